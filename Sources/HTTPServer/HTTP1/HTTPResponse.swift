@@ -1,0 +1,53 @@
+/// What a handler answers: a fixed body, or a stream the handler writes itself.
+public struct HTTPResponse: Sendable {
+    public enum Body: Sendable {
+        case bytes([UInt8])
+        /// Written as it is produced; `Transfer-Encoding: chunked` on HTTP/1.1. The closure runs in
+        /// the request's task: it is cancelled when the client goes away.
+        case stream(@Sendable (ResponseBodyWriter) async throws -> Void)
+    }
+
+    public var status: Int
+    public var headers: HTTPHeaders
+    public var body: Body
+
+    public init(status: Int, headers: HTTPHeaders = [:], body: Body = .bytes([])) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+
+    public init(status: Int, headers: HTTPHeaders = [:], text: String) {
+        self.init(status: status, headers: headers, body: .bytes(Array(text.utf8)))
+    }
+}
+
+/// Handles one request. The HTTP layer calls it once per request, in order per connection.
+public protocol HTTPHandler: Sendable {
+    func handle(_ request: HTTPRequest) async -> HTTPResponse
+}
+
+/// Lets a streaming body send its pieces. Each `write` leaves in one `send` (TCP_NODELAY is on)
+/// and waits while the client reads slowly, so memory stays bounded.
+public struct ResponseBodyWriter: Sendable {
+    let socket: AsyncSocket
+    let chunked: Bool
+    let writeTimeout: Duration
+
+    public func write(_ bytes: [UInt8]) async throws {
+        guard !bytes.isEmpty else { return }
+        let deadline = ContinuousClock.now.advanced(by: writeTimeout)
+        if chunked {
+            var frame = Array(String(bytes.count, radix: 16).utf8)
+            frame.reserveCapacity(frame.count + bytes.count + 4)
+            frame.append(0x0D); frame.append(0x0A)
+            frame.append(contentsOf: bytes)
+            frame.append(0x0D); frame.append(0x0A)
+            try await socket.write(frame, deadline: deadline)
+        } else {
+            try await socket.write(bytes, deadline: deadline)
+        }
+    }
+
+    public func write(_ text: String) async throws { try await write(Array(text.utf8)) }
+}

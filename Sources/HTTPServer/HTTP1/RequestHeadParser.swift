@@ -1,0 +1,138 @@
+/// Parses a request head from the bytes received so far. Pure and incremental: call again with
+/// more bytes when it answers `.incomplete`.
+public struct RequestHeadParser: Sendable {
+    public var maxRequestLineBytes: Int
+    public var maxHeaderBytes: Int
+
+    public init(maxRequestLineBytes: Int = 8 * 1024, maxHeaderBytes: Int = 64 * 1024) {
+        self.maxRequestLineBytes = maxRequestLineBytes
+        self.maxHeaderBytes = maxHeaderBytes
+    }
+
+    public enum Result: Sendable {
+        case incomplete
+        /// `consumed` bytes (head and blank line) belong to this head.
+        case complete(RequestHead, consumed: Int)
+        case failure(HTTPParseError)
+    }
+
+    public func parse(_ bytes: ArraySlice<UInt8>) -> Result {
+        bytes.withUnsafeBufferPointer { parse($0) }
+    }
+
+    public func parse(_ buf: UnsafeBufferPointer<UInt8>) -> Result {
+        // Blank lines before a request line are tolerated (RFC 9112 §2.2).
+        var start = 0
+        while start < buf.count, buf[start] == 0x0D || buf[start] == 0x0A { start += 1 }
+        if start > 64 { return .failure(.badRequest("too many blank lines")) }
+
+        // Request line.
+        guard let lineEnd = findLF(buf, from: start, limit: start + maxRequestLineBytes) else {
+            return buf.count - start >= maxRequestLineBytes ? .failure(.uriTooLong) : .incomplete
+        }
+        var cursor = lineEnd + 1
+        // Header lines, until an empty line.
+        var lines: [Range<Int>] = []
+        while true {
+            if cursor - start > maxHeaderBytes { return .failure(.headersTooLarge) }
+            guard let end = findLF(buf, from: cursor, limit: start + maxHeaderBytes + 2) else {
+                return buf.count - start >= maxHeaderBytes ? .failure(.headersTooLarge) : .incomplete
+            }
+            let contentEnd = end > cursor && buf[end - 1] == 0x0D ? end - 1 : end
+            if contentEnd == cursor { cursor = end + 1; break }
+            lines.append(cursor..<contentEnd)
+            cursor = end + 1
+        }
+
+        let requestLineEnd = lineEnd > start && buf[lineEnd - 1] == 0x0D ? lineEnd - 1 : lineEnd
+        switch parseRequestLine(buf, start..<requestLineEnd) {
+        case .failure(let e): return .failure(e)
+        case .success(let (method, target, version)):
+            var headers = HTTPHeaders()
+            for line in lines {
+                switch parseHeaderLine(buf, line) {
+                case .failure(let e): return .failure(e)
+                case .success(let (name, value)): headers.add(name, value)
+                }
+            }
+            switch framing(headers, version: version) {
+            case .failure(let e): return .failure(e)
+            case .success(let framing):
+                if version == .http11, headers["Host"] == nil { return .failure(.badRequest("missing Host header")) }
+                return .complete(RequestHead(method: method, target: target, version: version, headers: headers, framing: framing), consumed: cursor)
+            }
+        }
+    }
+
+    private func findLF(_ buf: UnsafeBufferPointer<UInt8>, from: Int, limit: Int) -> Int? {
+        var i = from
+        let end = min(buf.count, limit)
+        while i < end {
+            if buf[i] == 0x0A { return i }
+            i += 1
+        }
+        return nil
+    }
+
+    private func parseRequestLine(_ buf: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> Swift.Result<(String, String, HTTPVersion), HTTPParseError> {
+        let parts = buf[range].split(separator: 0x20, omittingEmptySubsequences: false)
+        guard parts.count == 3 else { return .failure(.badRequest("malformed request line")) }
+        guard !parts[0].isEmpty, parts[0].allSatisfy(isTokenByte) else { return .failure(.badRequest("invalid method")) }
+        guard !parts[1].isEmpty, parts[1].allSatisfy({ $0 > 0x20 && $0 != 0x7F }) else { return .failure(.badRequest("invalid request target")) }
+        let version: HTTPVersion
+        switch String(decoding: parts[2], as: UTF8.self) {
+        case "HTTP/1.1": version = .http11
+        case "HTTP/1.0": version = .http10
+        case let v where v.hasPrefix("HTTP/") && v.count == 8: return .failure(.versionNotSupported)
+        default: return .failure(.badRequest("invalid HTTP version"))
+        }
+        return .success((String(decoding: parts[0], as: UTF8.self), String(decoding: parts[1], as: UTF8.self), version))
+    }
+
+    private func parseHeaderLine(_ buf: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> Swift.Result<(String, String), HTTPParseError> {
+        let line = buf[range]
+        if let first = line.first, first == 0x20 || first == 0x09 { return .failure(.badRequest("obsolete header line folding")) }
+        guard let colon = line.firstIndex(of: 0x3A) else { return .failure(.badRequest("header line without colon")) }
+        let name = buf[range.lowerBound..<colon]
+        guard !name.isEmpty, name.allSatisfy(isTokenByte) else { return .failure(.badRequest("invalid header name")) }
+        var valueStart = colon + 1
+        var valueEnd = range.upperBound
+        while valueStart < valueEnd, buf[valueStart] == 0x20 || buf[valueStart] == 0x09 { valueStart += 1 }
+        while valueEnd > valueStart, buf[valueEnd - 1] == 0x20 || buf[valueEnd - 1] == 0x09 { valueEnd -= 1 }
+        let value = buf[valueStart..<valueEnd]
+        guard value.allSatisfy({ $0 == 0x09 || ($0 >= 0x20 && $0 != 0x7F) }) else { return .failure(.badRequest("invalid header value")) }
+        return .success((String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self)))
+    }
+
+    private func framing(_ headers: HTTPHeaders, version: HTTPVersion) -> Swift.Result<RequestHead.BodyFraming, HTTPParseError> {
+        let transferEncodings = headers.values("Transfer-Encoding")
+        let lengths = headers.values("Content-Length")
+        if !transferEncodings.isEmpty {
+            // Both framings at once is the classic request-smuggling vector: refuse it.
+            guard lengths.isEmpty else { return .failure(.badRequest("both Content-Length and Transfer-Encoding")) }
+            guard version == .http11 else { return .failure(.badRequest("Transfer-Encoding in HTTP/1.0")) }
+            let codings = transferEncodings.flatMap { $0.split(separator: ",").map { $0.trimmingSpaces.lowercased() } }
+            guard codings.last == "chunked" else { return .failure(.badRequest("final transfer coding is not chunked")) }
+            guard codings.count == 1 else { return .failure(.notImplemented("transfer coding \(codings.dropLast().joined(separator: ","))")) }
+            return .success(.chunked)
+        }
+        guard !lengths.isEmpty else { return .success(.none) }
+        let values = Set(lengths.flatMap { $0.split(separator: ",", omittingEmptySubsequences: false).map { String($0.trimmingSpaces) } })
+        guard values.count == 1, let text = values.first, !text.isEmpty, text.count <= 18,
+              text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let length = Int(text) else {
+            return .failure(.badRequest("invalid Content-Length"))
+        }
+        return .success(length == 0 ? .none : .length(length))
+    }
+}
+
+@inline(__always) func isTokenByte(_ c: UInt8) -> Bool {
+    switch c {
+    case 0x30...0x39, 0x41...0x5A, 0x61...0x7A: return true
+    case UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"), UInt8(ascii: "%"), UInt8(ascii: "&"),
+         UInt8(ascii: "'"), UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."),
+         UInt8(ascii: "^"), UInt8(ascii: "_"), UInt8(ascii: "`"), UInt8(ascii: "|"), UInt8(ascii: "~"):
+        return true
+    default: return false
+    }
+}

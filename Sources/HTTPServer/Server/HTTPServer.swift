@@ -1,0 +1,79 @@
+import Glibc
+
+/// Accepts connections and hands each to its own `ConnectionHandler`; drains on shutdown.
+public final class HTTPServer: Sendable {
+    public let limits: ServerLimits
+    private let handler: any HTTPHandler
+    private let errorResponder: ErrorResponder
+    private let listener: AsyncSocket
+    private let tracker = ConnectionTracker()
+    /// The bound port (useful when started on port 0).
+    public let port: UInt16
+
+    public init(host: String, port: UInt16, limits: ServerLimits = ServerLimits(), handler: any HTTPHandler,
+                errorResponder: @escaping ErrorResponder = HTTPServer.plainError) throws {
+        signal(SIGPIPE, SIG_IGN)
+        let socket = try Socket.listen(host: host, port: port)
+        self.listener = try AsyncSocket(socket)
+        self.port = socket.localPort()
+        self.limits = limits
+        self.handler = handler
+        self.errorResponder = errorResponder
+    }
+
+    public static let plainError: ErrorResponder = { status, message in
+        HTTPResponse(status: status, headers: ["Content-Type": "text/plain"], text: message + "\n")
+    }
+
+    public var openConnections: Int { tracker.count }
+
+    /// Accepts until `shutdown` closes the listener.
+    public func run() async {
+        while true {
+            do {
+                while let client = try listener.socket.accept() { start(client) }
+                try await listener.waitReadable()
+            } catch SocketError.system(_, let code) where code == EMFILE || code == ENFILE || code == ENOBUFS || code == ENOMEM {
+                // Out of descriptors: the pending connection stays queued; retry shortly.
+                try? await Task.sleep(for: .milliseconds(50))
+            } catch {
+                return
+            }
+        }
+    }
+
+    private func start(_ client: Socket) {
+        try? client.setOption(Int32(IPPROTO_TCP), TCP_NODELAY, 1)
+        guard tracker.admit(client.fd, max: limits.maxConnections) else {
+            let response = ResponseEncoder.head(status: 503, headers: ["Content-Length": "0", "Connection": "close"], version: .http11)
+            _ = response.withUnsafeBytes { try? client.send($0) }
+            client.close()
+            return
+        }
+        let socket: AsyncSocket
+        do { socket = try AsyncSocket(client) } catch {
+            tracker.remove(client.fd)
+            client.close()
+            return
+        }
+        let connection = ConnectionHandler(socket: socket, handler: handler, limits: limits,
+                                           tracker: tracker, errorResponder: errorResponder)
+        Task { await connection.run() }
+    }
+
+    /// Stops accepting, closes idle connections, lets in-flight responses finish within `grace`,
+    /// then cuts what is left.
+    public func shutdown(grace: Duration) async {
+        listener.close()
+        tracker.beginDraining()
+        let deadline = ContinuousClock.now.advanced(by: grace)
+        while tracker.count > 0, ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        tracker.closeAll()
+        let hardDeadline = ContinuousClock.now.advanced(by: .seconds(2))
+        while tracker.count > 0, ContinuousClock.now < hardDeadline {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+    }
+}

@@ -1,0 +1,155 @@
+import CSystem
+import Foundation
+import Glibc
+import Synchronization
+
+/// One dedicated thread waits on epoll (edge-triggered) and resumes the continuations of tasks
+/// waiting for readiness. No blocking syscall ever runs on the Swift concurrency pool.
+public final class EventLoop: Sendable {
+    public static let shared = EventLoop()
+
+    public enum Interest: Sendable { case read, write }
+
+    private struct Waiter {
+        let continuation: UnsafeContinuation<Void, Error>
+        let deadline: ContinuousClock.Instant?
+    }
+
+    /// Edge-triggered epoll reports each transition once; a `ready` flag remembers an edge that
+    /// arrived while nobody waited, so the next wait returns at once instead of sleeping forever.
+    private struct Slot {
+        var reader: Waiter?
+        var writer: Waiter?
+        var readReady = false
+        var writeReady = false
+    }
+
+    private let epfd: Int32
+    private let wakeFD: Int32
+    private let slots = Mutex<[Int32: Slot]>([:])
+    private static let wakeToken = UInt64.max
+    private static let sweepInterval: Duration = .milliseconds(100)
+
+    private init() {
+        epfd = csystem_epoll_create()
+        wakeFD = csystem_eventfd()
+        precondition(epfd >= 0 && wakeFD >= 0, "epoll/eventfd unavailable")
+        _ = csystem_epoll_add(epfd, wakeFD, csystem_EPOLLIN | csystem_EPOLLET, Self.wakeToken)
+        let thread = Thread { [self] in self.run() }
+        thread.name = "hydra-epoll"
+        thread.start()
+    }
+
+    /// Starts watching a non-blocking descriptor. Call once, before any wait.
+    public func register(_ fd: Int32) throws {
+        slots.withLock { $0[fd] = Slot() }
+        let events = csystem_EPOLLIN | csystem_EPOLLOUT | csystem_EPOLLRDHUP | csystem_EPOLLET
+        if csystem_epoll_add(epfd, fd, events, UInt64(UInt32(bitPattern: fd))) != 0 {
+            slots.withLock { _ = $0.removeValue(forKey: fd) }
+            throw SocketError.last("epoll_ctl")
+        }
+    }
+
+    /// Stops watching; pending waiters fail with `.closed`. Close the descriptor only afterwards.
+    public func deregister(_ fd: Int32) {
+        _ = csystem_epoll_del(epfd, fd)
+        let slot = slots.withLock { $0.removeValue(forKey: fd) }
+        slot?.reader?.continuation.resume(throwing: SocketError.closed)
+        slot?.writer?.continuation.resume(throwing: SocketError.closed)
+    }
+
+    /// Suspends until `fd` is ready for `interest`, the deadline passes, or the task is cancelled.
+    public func wait(_ fd: Int32, for interest: Interest, deadline: ContinuousClock.Instant? = nil) async throws {
+        try await withTaskCancellationHandler {
+            try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, Error>) in
+                enum Outcome { case wait, ready, closed, cancelled }
+                let outcome: Outcome = slots.withLock { slots in
+                    guard var slot = slots[fd] else { return .closed }
+                    defer { slots[fd] = slot }
+                    switch interest {
+                    case .read where slot.readReady:
+                        slot.readReady = false
+                        return .ready
+                    case .write where slot.writeReady:
+                        slot.writeReady = false
+                        return .ready
+                    default:
+                        // Checked under the lock: a cancel handler that ran earlier found no waiter.
+                        if Task.isCancelled { return .cancelled }
+                        let waiter = Waiter(continuation: continuation, deadline: deadline)
+                        if interest == .read { slot.reader = waiter } else { slot.writer = waiter }
+                        return .wait
+                    }
+                }
+                switch outcome {
+                case .wait: break
+                case .ready: continuation.resume()
+                case .closed: continuation.resume(throwing: SocketError.closed)
+                case .cancelled: continuation.resume(throwing: CancellationError())
+                }
+            }
+        } onCancel: {
+            let waiter: Waiter? = slots.withLock { slots in
+                guard var slot = slots[fd] else { return nil }
+                defer { slots[fd] = slot }
+                if interest == .read { defer { slot.reader = nil }; return slot.reader }
+                defer { slot.writer = nil }
+                return slot.writer
+            }
+            waiter?.continuation.resume(throwing: CancellationError())
+        }
+    }
+
+    private func run() {
+        let capacity = 256
+        let datas = UnsafeMutablePointer<UInt64>.allocate(capacity: capacity)
+        let events = UnsafeMutablePointer<UInt32>.allocate(capacity: capacity)
+        let clock = ContinuousClock()
+        var nextSweep = clock.now.advanced(by: Self.sweepInterval)
+        let readMask = csystem_EPOLLIN | csystem_EPOLLRDHUP | csystem_EPOLLHUP | csystem_EPOLLERR
+        let writeMask = csystem_EPOLLOUT | csystem_EPOLLHUP | csystem_EPOLLERR
+        var resumable: [UnsafeContinuation<Void, Error>] = []
+        resumable.reserveCapacity(capacity * 2)
+        while true {
+            let n = csystem_epoll_wait(epfd, datas, events, Int32(capacity), 100)
+            if n > 0 {
+                slots.withLock { slots in
+                    for i in 0..<Int(n) where datas[i] != Self.wakeToken {
+                        let fd = Int32(bitPattern: UInt32(truncatingIfNeeded: datas[i]))
+                        guard var slot = slots[fd] else { continue }
+                        let ev = events[i]
+                        if ev & readMask != 0 {
+                            if let r = slot.reader { resumable.append(r.continuation); slot.reader = nil } else { slot.readReady = true }
+                        }
+                        if ev & writeMask != 0 {
+                            if let w = slot.writer { resumable.append(w.continuation); slot.writer = nil } else { slot.writeReady = true }
+                        }
+                        slots[fd] = slot
+                    }
+                }
+                for c in resumable { c.resume() }
+                resumable.removeAll(keepingCapacity: true)
+            }
+            let now = clock.now
+            if now >= nextSweep {
+                nextSweep = now.advanced(by: Self.sweepInterval)
+                sweepExpired(now: now)
+            }
+        }
+    }
+
+    /// Deadlines are checked every 100 ms: timeouts here are seconds long, so that is precise enough
+    /// and costs nothing per wait.
+    private func sweepExpired(now: ContinuousClock.Instant) {
+        var expired: [UnsafeContinuation<Void, Error>] = []
+        slots.withLock { slots in
+            for (fd, var slot) in slots {
+                var changed = false
+                if let r = slot.reader, let d = r.deadline, d <= now { expired.append(r.continuation); slot.reader = nil; changed = true }
+                if let w = slot.writer, let d = w.deadline, d <= now { expired.append(w.continuation); slot.writer = nil; changed = true }
+                if changed { slots[fd] = slot }
+            }
+        }
+        for c in expired { c.resume(throwing: SocketError.timedOut) }
+    }
+}

@@ -1,0 +1,91 @@
+import Dispatch
+import Foundation
+import Glibc
+import HTTPServer
+import Upstream
+
+/// Starts the proxy: configuration, server, signals. Returns the process exit code.
+public enum App {
+    public static let version = "0.1.0"
+
+    public static func serve(environment: [String: String], envFile: String) async -> Int32 {
+        let store: ConfigStore
+        do {
+            store = try ConfigStore(environment: environment, envFilePath: envFile)
+        } catch {
+            Logger(level: .error).error("\(error)")
+            return 2
+        }
+        let config = await store.current
+        let logger = Logger(level: config.logLevel)
+        let metrics = Metrics()
+        let admission = Admission(limit: config.maxConcurrentRequests, maxQueued: config.maxQueuedRequests)
+        let registry = ModelRegistry(proxyModel: config.proxyModelName, created: unixTime())
+        let connections = ConnectionCount()
+        let handler = ProxyHandler(store: store, registry: registry, metrics: metrics, admission: admission,
+                                   transports: .init(http: HTTP1Client(), https: URLSessionTransport()),
+                                   connections: { connections.value })
+        let server: HTTPServer
+        do {
+            server = try HTTPServer(host: config.host, port: config.port, limits: config.limits, handler: handler,
+                                    errorResponder: openAIErrorResponder)
+        } catch {
+            logger.error("cannot listen on \(config.host):\(config.port): \(error)")
+            return 1
+        }
+        connections.server = server
+        logger.info("hydracodedone \(version) listening on \(config.host):\(server.port)")
+        logger.info("configuration: \(config.summary)")
+
+        let signals = SignalWatcher([SIGTERM, SIGINT, SIGHUP])
+        let serving = Task { await server.run() }
+        for await signal in signals.stream {
+            if signal == SIGHUP {
+                switch await store.reload() {
+                case .success(let fresh):
+                    await registry.update(proxyModel: fresh.proxyModelName)
+                    logger.info("configuration reloaded: \(fresh.summary)")
+                case .failure(let error):
+                    logger.error("reload failed, keeping the previous configuration: \(error)")
+                }
+                continue
+            }
+            logger.info("shutting down: draining in-flight requests (up to \(config.gracefulShutdown))")
+            await server.shutdown(grace: config.gracefulShutdown)
+            serving.cancel()
+            logger.info("stopped")
+            return 0
+        }
+        return 0
+    }
+}
+
+/// Lets the metrics route read the server's connection count without a reference cycle at init.
+final class ConnectionCount: Sendable {
+    private let box = Mutex<HTTPServer?>(nil)
+    var server: HTTPServer? {
+        get { box.withLock { $0 } }
+        set { box.withLock { $0 = newValue } }
+    }
+    var value: Int { server?.openConnections ?? 0 }
+}
+
+/// Delivers POSIX signals as an async stream (handlers run on Dispatch, never in signal context).
+final class SignalWatcher {
+    let stream: AsyncStream<Int32>
+    private let sources: [any DispatchSourceSignal]
+
+    init(_ signals: [Int32]) {
+        let (stream, continuation) = AsyncStream<Int32>.makeStream()
+        self.stream = stream
+        sources = signals.map { sig in
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler { continuation.yield(sig) }
+            source.resume()
+            return source
+        }
+    }
+}
+
+import Synchronization

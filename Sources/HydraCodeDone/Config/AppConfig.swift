@@ -1,0 +1,178 @@
+import Foundation
+import HTTPServer
+import Pipeline
+import Upstream
+
+/// The effective configuration, validated. Built from the environment over a `.env` file.
+public struct AppConfig: Sendable {
+    public enum LogLevel: Int, Sendable, Comparable {
+        case debug, info, warning, error
+        public static func < (a: LogLevel, b: LogLevel) -> Bool { a.rawValue < b.rawValue }
+        var name: String { ["DEBUG", "INFO", "WARNING", "ERROR"][rawValue] }
+    }
+
+    public var host = "0.0.0.0"
+    public var port: UInt16 = 3101
+    public var logLevel = LogLevel.info
+    public var proxyModelName = "hydracodedone"
+    public var proxyAPIKey: String?
+    public var primary: UpstreamEndpoint
+    public var critique: UpstreamEndpoint?
+    public var critiquePrompt = DefaultPrompt.critique
+    public var critiqueFailure = PipelinePlan.CritiqueFailure.fallback
+    public var skipPatterns: [SkipPattern] = []
+    public var upstreamTimeout: Duration = .seconds(300)
+    public var heartbeat: Duration = .seconds(10)
+    public var limits = ServerLimits()
+    public var gracefulShutdown: Duration = .seconds(30)
+    public var maxConcurrentRequests = 256
+    public var maxQueuedRequests = 1024
+    public var maxUpstreamResponseBytes = 64 << 20
+
+    public struct SkipPattern: @unchecked Sendable {
+        // NSRegularExpression is immutable once built and documented thread-safe for matching;
+        // Foundation on Linux just does not mark it Sendable.
+        public let source: String
+        let regex: NSRegularExpression
+        func matches(_ text: String) -> Bool {
+            regex.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) != nil
+        }
+    }
+
+    public static let defaultSkipPatterns = "^### Task:"
+
+    /// One clear line naming the variable: the process prints it and exits non-zero.
+    public struct Invalid: Error, CustomStringConvertible, Sendable {
+        public let variable: String
+        public let problem: String
+        public var description: String { "invalid configuration: \(variable) \(problem)" }
+    }
+
+    /// `environment` wins over `dotEnv`.
+    public static func load(environment: [String: String], dotEnv: [String: String]) throws(Invalid) -> AppConfig {
+        func value(_ key: String) -> String? {
+            if let v = environment[key] { return v }
+            return dotEnv[key]
+        }
+        func nonEmpty(_ key: String) -> String? {
+            guard let v = value(key)?.trimmingCharacters(in: .whitespaces), !v.isEmpty else { return nil }
+            return v
+        }
+        func integer(_ key: String, _ range: ClosedRange<Int>) throws(Invalid) -> Int? {
+            guard let text = nonEmpty(key) else { return nil }
+            guard let n = Int(text), range.contains(n) else { throw Invalid(variable: key, problem: "must be an integer in \(range.lowerBound)...\(range.upperBound), got '\(text)'") }
+            return n
+        }
+        func seconds(_ key: String) throws(Invalid) -> Duration? {
+            guard let text = nonEmpty(key) else { return nil }
+            guard let s = Double(text), s > 0, s <= 86_400 * 7 else { throw Invalid(variable: key, problem: "must be a number of seconds greater than 0, got '\(text)'") }
+            return .milliseconds(Int64(s * 1000))
+        }
+        func endpoint(_ baseKey: String, _ base: String, key: String?, model: String) throws(Invalid) -> UpstreamEndpoint {
+            do { return try UpstreamEndpoint(baseURL: base, apiKey: key, model: model) } catch {
+                throw Invalid(variable: baseKey, problem: "\(error.description) (got '\(base)')")
+            }
+        }
+
+        // The placeholder primary is replaced below; its literal URL always parses.
+        var c = AppConfig(primary: try! UpstreamEndpoint(baseURL: "http://localhost:11434/v1", apiKey: nil, model: "placeholder"))
+        c.host = nonEmpty("HOST") ?? c.host
+        if let p = try integer("PORT", 0...65535) { c.port = UInt16(p) }
+        if let level = nonEmpty("LOG_LEVEL") {
+            switch level.uppercased() {
+            case "DEBUG": c.logLevel = .debug
+            case "INFO": c.logLevel = .info
+            case "WARNING", "WARN": c.logLevel = .warning
+            case "ERROR": c.logLevel = .error
+            default: throw Invalid(variable: "LOG_LEVEL", problem: "must be DEBUG, INFO, WARNING or ERROR, got '\(level)'")
+            }
+        }
+        c.proxyModelName = nonEmpty("PROXY_MODEL_NAME") ?? c.proxyModelName
+        c.proxyAPIKey = nonEmpty("PROXY_API_KEY")
+
+        let openAIBase = nonEmpty("OPENAI_BASE_URL") ?? "http://localhost:11434/v1"
+        let openAIKey = nonEmpty("OPENAI_API_KEY")
+        guard let primaryModel = nonEmpty("PRIMARY_MODEL_NAME") else {
+            throw Invalid(variable: "PRIMARY_MODEL_NAME", problem: "is required (the model that writes the first draft, e.g. llama3.2)")
+        }
+        let primaryBaseKey = nonEmpty("PRIMARY_BASE_URL") != nil ? "PRIMARY_BASE_URL" : "OPENAI_BASE_URL"
+        c.primary = try endpoint(primaryBaseKey, nonEmpty("PRIMARY_BASE_URL") ?? openAIBase, key: nonEmpty("PRIMARY_API_KEY") ?? openAIKey, model: primaryModel)
+        if let critiqueModel = nonEmpty("CRITIQUE_MODEL_NAME") {
+            let critiqueBaseKey = nonEmpty("CRITIQUE_BASE_URL") != nil ? "CRITIQUE_BASE_URL" : "OPENAI_BASE_URL"
+            c.critique = try endpoint(critiqueBaseKey, nonEmpty("CRITIQUE_BASE_URL") ?? openAIBase, key: nonEmpty("CRITIQUE_API_KEY") ?? openAIKey, model: critiqueModel)
+        }
+        if let prompt = value("CRITIQUE_SYSTEM_PROMPT"), !prompt.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+            c.critiquePrompt = prompt
+        }
+        if let mode = nonEmpty("CRITIQUE_FAILURE") {
+            guard let m = PipelinePlan.CritiqueFailure(rawValue: mode.lowercased()) else {
+                throw Invalid(variable: "CRITIQUE_FAILURE", problem: "must be 'fallback' or 'error', got '\(mode)'")
+            }
+            c.critiqueFailure = m
+        }
+        // Unset = Open WebUI's task prompts; set but empty = feature off.
+        let patterns = value("CRITIQUE_SKIP_PATTERNS") ?? defaultSkipPatterns
+        c.skipPatterns = try parsePatterns(patterns)
+        c.upstreamTimeout = try seconds("UPSTREAM_TIMEOUT_SECONDS") ?? c.upstreamTimeout
+        c.heartbeat = try seconds("HEARTBEAT_SECONDS") ?? c.heartbeat
+        c.gracefulShutdown = try seconds("GRACEFUL_SHUTDOWN_SECONDS") ?? c.gracefulShutdown
+        c.limits.headerTimeout = try seconds("HEADER_TIMEOUT_SECONDS") ?? c.limits.headerTimeout
+        c.limits.idleTimeout = try seconds("IDLE_TIMEOUT_SECONDS") ?? c.limits.idleTimeout
+        c.limits.maxBodyBytes = try integer("MAX_REQUEST_BYTES", 1024...(1 << 30)) ?? c.limits.maxBodyBytes
+        c.limits.maxConnections = try integer("MAX_CONNECTIONS", 1...1_000_000) ?? c.limits.maxConnections
+        c.maxConcurrentRequests = try integer("MAX_CONCURRENT_REQUESTS", 1...100_000) ?? c.maxConcurrentRequests
+        c.maxQueuedRequests = try integer("MAX_QUEUED_REQUESTS", 0...1_000_000) ?? c.maxQueuedRequests
+        c.maxUpstreamResponseBytes = try integer("MAX_UPSTREAM_RESPONSE_BYTES", 1024...(1 << 31)) ?? c.maxUpstreamResponseBytes
+        return c
+    }
+
+    /// Patterns are separated by newlines or `||` so a regex may itself contain `|`.
+    static func parsePatterns(_ text: String) throws(Invalid) -> [SkipPattern] {
+        var result: [SkipPattern] = []
+        let pieces = text.components(separatedBy: "\n").flatMap { $0.components(separatedBy: "||") }
+        for piece in pieces {
+            let p = piece.trimmingCharacters(in: .whitespaces)
+            guard !p.isEmpty else { continue }
+            do {
+                result.append(SkipPattern(source: p, regex: try NSRegularExpression(pattern: p, options: [.anchorsMatchLines])))
+            } catch {
+                throw Invalid(variable: "CRITIQUE_SKIP_PATTERNS", problem: "has an invalid regular expression '\(p)'")
+            }
+        }
+        return result
+    }
+
+    /// True when the request is a client background task (Open WebUI titles, tags, follow-ups).
+    func isBackgroundTask(lastUserText: String?) -> Bool {
+        guard let text = lastUserText, !skipPatterns.isEmpty else { return false }
+        return skipPatterns.contains { $0.matches(text) }
+    }
+
+    /// Secrets shown as their first 3 characters and length only.
+    static func mask(_ secret: String?) -> String {
+        guard let s = secret, !s.isEmpty else { return "(unset)" }
+        return "\(s.prefix(3))…(\(s.count) chars)"
+    }
+
+    public var summary: String {
+        var parts = [
+            "host=\(host)", "port=\(port)", "log_level=\(logLevel.name)", "proxy_model=\(proxyModelName)",
+            "proxy_api_key=\(Self.mask(proxyAPIKey))",
+            "primary=\(primary.model)@\(primary.url(primary.chatPath)) key=\(Self.mask(primary.apiKey))",
+        ]
+        if let c = critique {
+            parts.append("critique=\(c.model)@\(c.url(c.chatPath)) key=\(Self.mask(c.apiKey))")
+        } else {
+            parts.append("critique=off")
+        }
+        parts += [
+            "critique_failure=\(critiqueFailure.rawValue)",
+            "critique_prompt=\(critiquePrompt.count) chars",
+            "skip_patterns=\(skipPatterns.map(\.source))",
+            "upstream_timeout=\(upstreamTimeout)", "heartbeat=\(heartbeat)",
+            "max_request_bytes=\(limits.maxBodyBytes)", "max_connections=\(limits.maxConnections)",
+            "max_concurrent_requests=\(maxConcurrentRequests)", "max_queued_requests=\(maxQueuedRequests)",
+        ]
+        return parts.joined(separator: " ")
+    }
+}

@@ -1,0 +1,64 @@
+import Glibc
+import OpenAIWire
+import Pipeline
+
+/// Builds the `chat.completion` object and the `chat.completion.chunk` events the client sees.
+enum CompletionResponse {
+    static func json(_ answer: PipelineAnswer, model: String) -> [UInt8] {
+        var choice = JSONObject()
+        choice["index"] = .int(0)
+        choice["message"] = .object(answer.message)
+        choice["logprobs"] = .null
+        choice["finish_reason"] = answer.finishReason.map(JSONValue.string) ?? .string("stop")
+        var o = JSONObject()
+        o["id"] = .string(RequestID.completionID())
+        o["object"] = .string("chat.completion")
+        o["created"] = .int(unixTime())
+        o["model"] = .string(model)
+        o["choices"] = .array([.object(choice)])
+        if let u = answer.usage { o["usage"] = u.json }
+        if let f = answer.systemFingerprint { o["system_fingerprint"] = f }
+        return JSONWriter.bytes(.object(o))
+    }
+}
+
+func unixTime() -> Int { Int(time(nil)) }
+
+/// The fixed parts of every chunk of one stream (same id, created, model).
+struct ChunkFactory: Sendable {
+    let id = RequestID.completionID()
+    let created = unixTime()
+    let model: String
+
+    func event(delta: JSONObject, finishReason: String? = nil) -> [UInt8] {
+        var choice = JSONObject()
+        choice["index"] = .int(0)
+        choice["delta"] = .object(delta)
+        choice["logprobs"] = .null
+        choice["finish_reason"] = finishReason.map(JSONValue.string) ?? .null
+        return frame(choices: [.object(choice)], usage: nil)
+    }
+
+    func usageEvent(_ usage: Usage) -> [UInt8] { frame(choices: [], usage: usage) }
+
+    private func frame(choices: [JSONValue], usage: Usage?) -> [UInt8] {
+        var o = JSONObject()
+        o["id"] = .string(id)
+        o["object"] = .string("chat.completion.chunk")
+        o["created"] = .int(created)
+        o["model"] = .string(model)
+        o["choices"] = .array(choices)
+        if let usage { o["usage"] = usage.json }
+        var out = Array("data: ".utf8)
+        JSONWriter.write(.object(o), into: &out)
+        out.append(contentsOf: [0x0A, 0x0A])
+        return out
+    }
+
+    static func errorEvent(_ error: OpenAIError) -> [UInt8] {
+        Array("data: ".utf8) + error.bytes + [0x0A, 0x0A]
+    }
+
+    static let done = Array("data: [DONE]\n\n".utf8)
+    static let heartbeat = Array(": keep-alive\n\n".utf8)
+}

@@ -1,0 +1,126 @@
+import HTTPServer
+import OpenAIWire
+import Pipeline
+import Upstream
+
+/// `POST /v1/chat/completions`: validate, admit, plan the run, answer as JSON or SSE.
+struct ChatCompletionsRoute {
+    let config: AppConfig
+    let logger: Logger
+    let metrics: Metrics
+    let admission: Admission
+    let transports: ProxyHandler.Transports
+
+    /// Client headers that may reach the upstream; everything else (Authorization above all) stays here.
+    static let forwardedHeaderNames = ["OpenAI-Organization", "OpenAI-Project", "OpenAI-Beta"]
+
+    func handle(_ http: HTTPRequest) async -> HTTPResponse {
+        let clock = ContinuousClock()
+        let start = clock.now
+        let request: ChatRequest
+        do {
+            request = try ChatRequest(validating: http.body)
+        } catch {
+            logger.info("rejected status=400 \(error.message)")
+            return .error(error)
+        }
+        guard let permit = await admission.acquire() else {
+            logger.warning("rejected status=429 queue full (MAX_CONCURRENT_REQUESTS=\(config.maxConcurrentRequests), MAX_QUEUED_REQUESTS=\(config.maxQueuedRequests))")
+            return .error(OpenAIError(status: 429, message: "The proxy is at capacity (\(config.maxConcurrentRequests) requests in flight, queue full). Retry shortly.", type: "rate_limit_error", code: "proxy_overloaded"),
+                          headers: ["Retry-After": "1"])
+        }
+
+        let skip = config.critique != nil && config.isBackgroundTask(lastUserText: request.lastUserText)
+        let critiqueState = config.critique == nil ? "off" : skip ? "skipped" : "applied"
+        if skip { metrics.skippedCritique() }
+        var forwarded: [(String, String)] = [("X-Request-Id", logger.requestID ?? "")]
+        for name in Self.forwardedHeaderNames { if let v = http.headers[name] { forwarded.append((name, v)) } }
+        let plan = PipelinePlan(
+            primary: .init(endpoint: config.primary, upstream: transports.chat(for: config.primary, config: config)),
+            critique: skip ? nil : config.critique.map { .init(endpoint: $0, upstream: transports.chat(for: $0, config: config)) },
+            critiquePrompt: config.critiquePrompt,
+            critiqueFailure: config.critiqueFailure,
+            forwardedHeaders: forwarded)
+        let clientModel = request.model ?? config.proxyModelName
+        logger.info("chat model=\(clientModel) stream=\(request.stream) critique=\(critiqueState)\(skip ? " (background task: primary only)" : "") messages=\(request.messages.count)")
+        logger.debug("prompt: \(request.lastUserText ?? "")")
+        let observer = RequestObserver(logger: logger, metrics: metrics, start: start)
+        let run = PipelineRun(plan: plan, request: request, observer: observer)
+
+        if request.stream {
+            let writer = SSEResponder(run: run, model: clientModel, includeUsage: request.includeUsage, heartbeat: config.heartbeat,
+                                      logger: logger, metrics: metrics, observer: observer, permit: permit)
+            return HTTPResponse(status: 200, headers: [
+                "Content-Type": "text/event-stream; charset=utf-8",
+                "Cache-Control": "no-cache",
+                "X-Accel-Buffering": "no",
+                "X-Hydra-Critique": critiqueState,
+            ], body: .stream { try await writer.write(to: $0) })
+        }
+
+        defer { permit.release() }
+        do {
+            let answer = try await run.complete()
+            let body = CompletionResponse.json(answer, model: clientModel)
+            metrics.relayed(body.count)
+            let state = answer.fellBack ? "fallback" : critiqueState == "applied" && !answer.critiqued ? "passthrough" : critiqueState
+            observer.done(status: 200, extra: "critique=\(state)")
+            logger.debug("answer: \(ChatRequest.text(of: answer.message["content"]) ?? "")")
+            return HTTPResponse(status: 200, headers: ["Content-Type": "application/json", "X-Hydra-Critique": state], body: .bytes(body))
+        } catch {
+            let e = error.openAI
+            observer.done(status: e.status, extra: "error=\(error.upstream.kind)")
+            return .error(e)
+        }
+    }
+}
+
+/// Logs each stage as it happens and feeds the metrics.
+final class RequestObserver: PipelineObserver {
+    let logger: Logger
+    let metrics: Metrics
+    let start: ContinuousClock.Instant
+    private let timings = Mutex<[String]>([])
+
+    init(logger: Logger, metrics: Metrics, start: ContinuousClock.Instant) {
+        self.logger = logger
+        self.metrics = metrics
+        self.start = start
+    }
+
+    func stageStarted(_ stage: PipelineStage) { logger.info("\(stage.rawValue) started") }
+
+    func firstToken(_ stage: PipelineStage, after: Duration) {
+        logger.info("\(stage.rawValue) first token after \(Self.ms(after)) ms")
+        metrics.observe(.firstToken, ContinuousClock.now - start)
+    }
+
+    func stageFinished(_ stage: PipelineStage, after: Duration) {
+        metrics.observe(stage == .primary ? .primary : .critique, after)
+        timings.withLock { $0.append("\(stage.rawValue)_ms=\(Self.ms(after))") }
+    }
+
+    func upstreamFailed(_ stage: PipelineStage, _ error: UpstreamError) {
+        metrics.upstreamError(stage: stage.rawValue, kind: error.kind)
+        logger.warning("\(stage.rawValue) failed: \(error.kind)")
+    }
+
+    func critiqueFellBack(_ error: UpstreamError) {
+        metrics.fallback()
+        logger.warning("critique failed (\(error.kind)); answering with the primary's draft (CRITIQUE_FAILURE=fallback)")
+    }
+
+    func done(status: Int, extra: String) {
+        let total = ContinuousClock.now - start
+        metrics.observe(.total, total)
+        let stages = timings.withLock { $0.joined(separator: " ") }
+        logger.info("done status=\(status) \(stages) total_ms=\(Self.ms(total)) \(extra)")
+    }
+
+    static func ms(_ d: Duration) -> String {
+        let v = Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15
+        return String(Int(v.rounded()))
+    }
+}
+
+import Synchronization

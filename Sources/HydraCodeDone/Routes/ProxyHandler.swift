@@ -1,0 +1,66 @@
+import HTTPServer
+import OpenAIWire
+import Pipeline
+import Upstream
+
+/// The application's entry for every request: request id, authentication, routing.
+public struct ProxyHandler: HTTPHandler {
+    let store: ConfigStore
+    let registry: ModelRegistry
+    let metrics: Metrics
+    let admission: Admission
+    let transports: Transports
+    let connections: @Sendable () -> Int
+
+    struct Transports: Sendable {
+        let http: any UpstreamTransport
+        let https: any UpstreamTransport
+        func chat(for endpoint: UpstreamEndpoint, config: AppConfig) -> ChatUpstream {
+            ChatUpstream(transport: endpoint.scheme == .http ? http : https, idleTimeout: config.upstreamTimeout,
+                         maxResponseBytes: config.maxUpstreamResponseBytes)
+        }
+    }
+
+    public func handle(_ request: HTTPRequest) async -> HTTPResponse {
+        let requestID = RequestID.accept(request.headers["X-Request-Id"])
+        let config = await store.current
+        var response: HTTPResponse
+        let route = Route.match(request.path)
+        if let route {
+            if !route.allowedMethods.contains(request.method) {
+                response = .error(OpenAIError(status: 405, message: "Method \(request.method) is not allowed on \(request.path); use \(route.allowedMethods.joined(separator: ", ")).", type: "invalid_request_error"),
+                                  headers: ["Allow": route.allowedMethods.joined(separator: ", ")])
+            } else if route.needsAuth, let key = config.proxyAPIKey, !authorized(request, key: key) {
+                response = .error(OpenAIError(status: 401, message: "Incorrect or missing API key. Send 'Authorization: Bearer <PROXY_API_KEY>'.", type: "invalid_request_error", code: "invalid_api_key"))
+            } else {
+                response = await serve(route, request, config: config, requestID: requestID)
+            }
+        } else {
+            response = .error(OpenAIError(status: 404, message: "Unknown path \(request.path). Try POST /v1/chat/completions or GET /v1/models.", type: "invalid_request_error", code: "unknown_url"))
+        }
+        response.headers.set("X-Request-Id", requestID)
+        metrics.request(route: route?.rawValue ?? "unknown", status: response.status)
+        return response
+    }
+
+    private func authorized(_ request: HTTPRequest, key: String) -> Bool {
+        guard let header = request.headers["Authorization"] else { return false }
+        return ConstantTime.equals(header, "Bearer \(key)")
+    }
+
+    private func serve(_ route: Route, _ request: HTTPRequest, config: AppConfig, requestID: String) async -> HTTPResponse {
+        switch route {
+        case .health:
+            return .json(200, .object(["status": .string("ok")]))
+        case .models:
+            return .json(200, await registry.listJSON())
+        case .metrics:
+            let text = metrics.render(inFlight: admission.inFlight, queued: admission.queued, connections: connections())
+            return HTTPResponse(status: 200, headers: ["Content-Type": "text/plain; version=0.0.4"], text: text)
+        case .chat:
+            let logger = Logger(level: config.logLevel, requestID: requestID)
+            return await ChatCompletionsRoute(config: config, logger: logger, metrics: metrics, admission: admission, transports: transports)
+                .handle(request)
+        }
+    }
+}

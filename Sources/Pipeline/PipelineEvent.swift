@@ -1,0 +1,35 @@
+import OpenAIWire
+import Upstream
+
+/// What the pipeline streams to the response writer.
+public enum PipelineEvent: Sendable {
+    /// Answer text.
+    case content(String)
+    /// A delta object to pass on as-is (the primary's tool calls).
+    case delta(JSONObject)
+    case finish(reason: String?)
+    case usage(Usage)
+    /// The critique failed and the primary's answer is being delivered instead.
+    case fellBack
+    case failed(PipelineError)
+}
+
+/// What a stage's upstream stream yields, in order.
+enum StageEvent: Sendable {
+    case delta(JSONObject)
+    case finish(String?)
+    case usage(Usage)
+    case failed(UpstreamError)
+}
+
+/// The non-streamed answer.
+public struct PipelineAnswer: Sendable {
+    /// The assistant message (`role`, `content`, possibly `tool_calls`).
+    public var message: JSONObject
+    public var finishReason: String?
+    public var usage: Usage?
+    public var critiqued: Bool
+    public var fellBack: Bool
+    /// Extra top-level fields of the answering upstream worth keeping (`system_fingerprint`).
+    public var systemFingerprint: JSONValue?
+}

@@ -1,0 +1,44 @@
+import OpenAIWire
+import Upstream
+
+/// Everything one run needs, fixed when the request arrives: a configuration reload mid-request
+/// does not change a run that already started.
+public struct PipelinePlan: Sendable {
+    public struct Stage: Sendable {
+        public var endpoint: UpstreamEndpoint
+        public var upstream: ChatUpstream
+        public init(endpoint: UpstreamEndpoint, upstream: ChatUpstream) {
+            self.endpoint = endpoint
+            self.upstream = upstream
+        }
+    }
+
+    public enum CritiqueFailure: String, Sendable { case fallback, error }
+
+    public var primary: Stage
+    /// nil: the primary's answer is the answer.
+    public var critique: Stage?
+    public var critiquePrompt: String
+    public var critiqueFailure: CritiqueFailure
+    /// Headers from the client allowed through to the upstream.
+    public var forwardedHeaders: [(String, String)]
+
+    public init(primary: Stage, critique: Stage?, critiquePrompt: String, critiqueFailure: CritiqueFailure, forwardedHeaders: [(String, String)] = []) {
+        self.primary = primary
+        self.critique = critique
+        self.critiquePrompt = critiquePrompt
+        self.critiqueFailure = critiqueFailure
+        self.forwardedHeaders = forwardedHeaders
+    }
+}
+
+/// Stage progress, for logs and metrics. The pipeline reports; the application decides what to do.
+public protocol PipelineObserver: Sendable {
+    func stageStarted(_ stage: PipelineStage)
+    func firstToken(_ stage: PipelineStage, after: Duration)
+    func stageFinished(_ stage: PipelineStage, after: Duration)
+    func upstreamFailed(_ stage: PipelineStage, _ error: UpstreamError)
+    func critiqueFellBack(_ error: UpstreamError)
+}
+
+public enum PipelineStage: String, Sendable { case primary, critique }

@@ -1,0 +1,28 @@
+import OpenAIWire
+import Upstream
+
+/// Runs one streamed upstream call and turns its chunks into `StageEvent`s. Ending the consumer
+/// (or cancelling it) cancels the call, which closes the upstream connection.
+enum StageStream {
+    static func start(_ stage: PipelinePlan.Stage, body: JSONObject, headers: [(String, String)]) -> AsyncStream<StageEvent> {
+        let (stream, continuation) = AsyncStream<StageEvent>.makeStream()
+        let task = Task {
+            do {
+                let chunks = try await stage.upstream.stream(stage.endpoint, body: body, extraHeaders: headers)
+                while let chunk = try await chunks.next() {
+                    if Task.isCancelled { await chunks.cancel(); break }
+                    if let choice = chunk["choices"]?.arrayValue?.first {
+                        if let delta = choice["delta"]?.objectValue { continuation.yield(.delta(delta)) }
+                        if let reason = choice["finish_reason"], !reason.isNull { continuation.yield(.finish(reason.stringValue)) }
+                    }
+                    if let usage = Usage(chunk["usage"]) { continuation.yield(.usage(usage)) }
+                }
+            } catch {
+                continuation.yield(.failed(error as? UpstreamError ?? .cancelled))
+            }
+            continuation.finish()
+        }
+        continuation.onTermination = { _ in task.cancel() }
+        return stream
+    }
+}

@@ -1,0 +1,36 @@
+import Glibc
+import HTTPServer
+import Synchronization
+
+/// Idle keep-alive connections per upstream host, so a request does not pay a TCP handshake.
+final class ConnectionPool: Sendable {
+    private let idle = Mutex<[String: [AsyncSocket]]>([:])
+    let maxIdlePerHost: Int
+
+    init(maxIdlePerHost: Int = 256) { self.maxIdlePerHost = maxIdlePerHost }
+
+    /// A pooled connection that still looks open, if any.
+    func take(_ key: String) -> AsyncSocket? {
+        while let socket = idle.withLock({ $0[key]?.popLast() }) {
+            if Self.looksOpen(socket) { return socket }
+            socket.close()
+        }
+        return nil
+    }
+
+    func put(_ socket: AsyncSocket, key: String) {
+        let kept = idle.withLock { pool -> Bool in
+            guard pool[key, default: []].count < maxIdlePerHost else { return false }
+            pool[key, default: []].append(socket)
+            return true
+        }
+        if !kept { socket.close() }
+    }
+
+    /// An idle HTTP connection has nothing to read; a readable one was closed (or sent garbage).
+    private static func looksOpen(_ socket: AsyncSocket) -> Bool {
+        var byte: UInt8 = 0
+        let n = recv(socket.fd, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT))
+        return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)
+    }
+}

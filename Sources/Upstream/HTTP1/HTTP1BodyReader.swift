@@ -1,0 +1,87 @@
+import HTTPServer
+
+/// Reads one response body off a pooled connection and gives the connection back once the body
+/// ended cleanly; any other ending closes it.
+actor HTTP1BodyReader: UpstreamBody {
+    private var socket: AsyncSocket?
+    private let framing: ResponseHead.Framing
+    private var pending: [UInt8]
+    private var remaining: Int
+    private var chunked = ChunkedDecoder(maxBodyBytes: Int.max)
+    private let keepAlive: Bool
+    private let pool: ConnectionPool
+    private let key: String
+    private let idleTimeout: Duration
+
+    init(socket: AsyncSocket, framing: ResponseHead.Framing, pending: [UInt8], keepAlive: Bool, pool: ConnectionPool, key: String, idleTimeout: Duration) {
+        self.socket = socket
+        self.framing = framing
+        self.pending = pending
+        self.keepAlive = keepAlive
+        self.pool = pool
+        self.key = key
+        self.idleTimeout = idleTimeout
+        if case .length(let n) = framing { remaining = n } else { remaining = 0 }
+    }
+
+    deinit { socket?.close() }
+
+    func next() async throws(UpstreamError) -> [UInt8]? {
+        guard let socket else { return nil }
+        do {
+            switch framing {
+            case .none:
+                finish(reuse: pending.isEmpty)
+                return nil
+            case .length:
+                if remaining == 0 { finish(reuse: pending.isEmpty); return nil }
+                if pending.isEmpty { pending = try await read(socket, eofIsError: true) }
+                let piece = Array(pending.prefix(remaining))
+                pending.removeFirst(piece.count)
+                remaining -= piece.count
+                if remaining == 0 { finish(reuse: pending.isEmpty) }
+                return piece
+            case .chunked:
+                while true {
+                    let used = try chunked.feed(pending[...])
+                    pending.removeFirst(used)
+                    let piece = chunked.takeBody()
+                    if chunked.isComplete {
+                        finish(reuse: pending.isEmpty)
+                        return piece.isEmpty ? nil : piece
+                    }
+                    if !piece.isEmpty { return piece }
+                    pending = try await read(socket, eofIsError: true)
+                }
+            case .untilClose:
+                if !pending.isEmpty { defer { pending = [] }; return pending }
+                let bytes = try await read(socket, eofIsError: false)
+                if bytes.isEmpty { finish(reuse: false); return nil }
+                return bytes
+            }
+        } catch let error as UpstreamError {
+            finish(reuse: false)
+            throw error
+        } catch is HTTPParseError {
+            finish(reuse: false)
+            throw .malformed("invalid chunked encoding")
+        } catch {
+            finish(reuse: false)
+            throw HTTP1Client.map(error, connecting: false, started: true)
+        }
+    }
+
+    func cancel() { finish(reuse: false) }
+
+    private func read(_ socket: AsyncSocket, eofIsError: Bool) async throws -> [UInt8] {
+        let bytes = try await socket.read(deadline: ContinuousClock.now.advanced(by: idleTimeout))
+        if bytes.isEmpty, eofIsError { throw UpstreamError.truncated("connection closed mid-body") }
+        return bytes
+    }
+
+    private func finish(reuse: Bool) {
+        guard let socket else { return }
+        self.socket = nil
+        if reuse, keepAlive { pool.put(socket, key: key) } else { socket.close() }
+    }
+}

@@ -1,0 +1,4 @@
+import Foundation
+import HydraCodeDone
+
+exit(await CLI.main(CommandLine.arguments))

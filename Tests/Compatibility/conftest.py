@@ -1,0 +1,255 @@
+"""Fixtures for the real-client compatibility suite.
+
+Runs the real binaries: `fake-upstream` (a scriptable OpenAI-compatible server) and
+`hydracodedone` pointed at it, both on loopback ports, each proxy in its own empty temporary
+working directory so that no stray `.env` is read.
+
+BIN_DIR (set by `make compat`) is the SwiftPM bin directory; without it, `.build/debug` under the
+repository root is used. Missing binaries are an error, never a skip.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from typing import Any, Dict, List, Optional
+
+import httpx
+import pytest
+
+from compat_helpers import CRITIQUE, CRITIQUE_PROMPT, PRIMARY, PROXY_KEY, UPSTREAM_KEY
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+# Every variable the proxy reads: cleared from the inherited environment so the developer's or
+# CI's own settings cannot change what the tests see.
+PROXY_VARIABLES = [
+    "HOST", "PORT", "OPENAI_BASE_URL", "OPENAI_API_KEY", "PRIMARY_MODEL_NAME", "CRITIQUE_MODEL_NAME",
+    "CRITIQUE_SYSTEM_PROMPT", "LOG_LEVEL", "PROXY_MODEL_NAME", "PROXY_API_KEY", "PRIMARY_BASE_URL",
+    "PRIMARY_API_KEY", "CRITIQUE_BASE_URL", "CRITIQUE_API_KEY", "UPSTREAM_TIMEOUT_SECONDS",
+    "HEARTBEAT_SECONDS", "CRITIQUE_FAILURE", "CRITIQUE_SKIP_PATTERNS", "MAX_REQUEST_BYTES",
+    "HEADER_TIMEOUT_SECONDS", "IDLE_TIMEOUT_SECONDS", "MAX_CONNECTIONS", "GRACEFUL_SHUTDOWN_SECONDS",
+    "MAX_CONCURRENT_REQUESTS", "MAX_QUEUED_REQUESTS",
+]
+
+START_TIMEOUT = 20.0
+
+# All traffic here is loopback: never let an inherited HTTP proxy setting (honoured by httpx, the
+# SDKs and libcurl) route it elsewhere.
+for _var in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+    os.environ.pop(_var, None)
+os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost"
+# LangChain must not try to send traces anywhere.
+os.environ["LANGCHAIN_TRACING_V2"] = "false"
+os.environ["LANGSMITH_TRACING"] = "false"
+
+
+def bin_dir() -> pathlib.Path:
+    configured = os.environ.get("BIN_DIR")
+    return pathlib.Path(configured) if configured else REPO_ROOT / ".build" / "debug"
+
+
+def binary(name: str) -> str:
+    path = bin_dir() / name
+    if not path.is_file() or not os.access(path, os.X_OK):
+        pytest.fail(f"{name} not found at {path}: build first (swift build) or set BIN_DIR", pytrace=False)
+    return str(path)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def stop_process(proc: subprocess.Popen, grace: float = 5.0) -> None:
+    """SIGTERM, wait, then SIGKILL: only the process we started, by its pid."""
+    if proc.poll() is not None:
+        return
+    try:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=5)
+    except ProcessLookupError:
+        pass
+
+
+def tail(path: pathlib.Path, lines: int = 40) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+class FakeUpstream:
+    """The fake-upstream process plus helpers for its control routes."""
+
+    def __init__(self, workdir: pathlib.Path):
+        self.log_path = workdir / "fake-upstream.log"
+        self._log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(
+            [binary("fake-upstream"), "--host", "127.0.0.1", "--port", "0"],
+            stdout=subprocess.PIPE, stderr=self._log, cwd=workdir,
+        )
+        first_line: List[bytes] = []
+        got_line = threading.Event()
+
+        def read_stdout() -> None:
+            assert self.proc.stdout is not None
+            for line in self.proc.stdout:  # keep draining so the pipe never fills
+                if not got_line.is_set():
+                    first_line.append(line)
+                    if b"listening on" in line:
+                        got_line.set()
+            got_line.set()
+
+        threading.Thread(target=read_stdout, daemon=True).start()
+        if not got_line.wait(START_TIMEOUT) or not first_line or b"listening on" not in first_line[-1]:
+            stop_process(self.proc)
+            pytest.fail(f"fake-upstream did not print 'listening on HOST:PORT': {first_line!r}\n{tail(self.log_path)}",
+                        pytrace=False)
+        address = first_line[-1].decode().split("listening on", 1)[1].strip()
+        host, _, port = address.rpartition(":")
+        self.host, self.port = host or "127.0.0.1", int(port)
+        self.url = f"http://{self.host}:{self.port}"
+        self.http = httpx.Client(base_url=self.url, timeout=10)
+
+    # -- control routes -------------------------------------------------------------------
+    def script(self, model: str, **script: Any) -> None:
+        r = self.http.put(f"/__scripts/{model}", json=script)
+        assert r.status_code in (200, 201, 204), f"PUT /__scripts/{model}: {r.status_code} {r.text}"
+
+    def reset(self) -> None:
+        for path in ("/__scripts", "/__requests"):
+            r = self.http.delete(path)
+            assert r.status_code in (200, 204), f"DELETE {path}: {r.status_code} {r.text}"
+
+    def requests(self) -> List[Dict[str, Any]]:
+        r = self.http.get("/__requests")
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    def requests_for(self, model: str) -> List[Dict[str, Any]]:
+        return [q for q in self.requests() if q["body"].get("model") == model]
+
+    def stats(self) -> Dict[str, int]:
+        return self.http.get("/__stats").json()
+
+    def close(self) -> None:
+        self.http.close()
+        stop_process(self.proc)
+        self._log.close()
+
+
+class Proxy:
+    """One hydracodedone process on a free loopback port, configured for the fake upstream."""
+
+    def __init__(self, name: str, fake: FakeUpstream, extra_env: Optional[Dict[str, str]] = None):
+        self.name = name
+        self.workdir = pathlib.Path(tempfile.mkdtemp(prefix=f"hydra-compat-{name}-"))
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.v1 = self.url + "/v1"
+        env = {k: v for k, v in os.environ.items() if k not in PROXY_VARIABLES}
+        env.update({
+            "HOST": "127.0.0.1",
+            "PORT": str(self.port),
+            "OPENAI_BASE_URL": f"http://127.0.0.1:{fake.port}/v1",
+            "OPENAI_API_KEY": UPSTREAM_KEY,
+            "PRIMARY_MODEL_NAME": PRIMARY,
+            "CRITIQUE_MODEL_NAME": CRITIQUE,
+            "CRITIQUE_SYSTEM_PROMPT": CRITIQUE_PROMPT,
+            "HEARTBEAT_SECONDS": "1",
+            "LOG_LEVEL": "DEBUG",
+            "UPSTREAM_TIMEOUT_SECONDS": "30",
+        })
+        env.update(extra_env or {})
+        self.env = env
+        self.log_path = self.workdir / "hydracodedone.log"
+        self._log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen([binary("hydracodedone")], env=env, cwd=self.workdir,
+                                     stdout=self._log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + START_TIMEOUT
+        last = "no answer"
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                pytest.fail(f"hydracodedone ({name}) exited with {self.proc.returncode}:\n{tail(self.log_path)}",
+                            pytrace=False)
+            try:
+                r = httpx.get(self.url + "/health", timeout=1)
+                if r.status_code == 200:
+                    return
+                last = f"status {r.status_code}"
+            except httpx.HTTPError as e:
+                last = repr(e)
+            time.sleep(0.05)
+        stop_process(self.proc)
+        pytest.fail(f"hydracodedone ({name}) not healthy after {START_TIMEOUT}s ({last}):\n{tail(self.log_path)}",
+                    pytrace=False)
+
+    def log_tail(self, lines: int = 40) -> str:
+        return tail(self.log_path, lines)
+
+    def close(self) -> None:
+        stop_process(self.proc)
+        self._log.close()
+
+
+_started: List[Any] = []
+
+
+@pytest.fixture(scope="session")
+def fake(tmp_path_factory) -> FakeUpstream:
+    f = FakeUpstream(tmp_path_factory.mktemp("fake"))
+    _started.append(f)
+    yield f
+    f.close()
+
+
+def _proxy_fixture(name: str, extra_env: Optional[Dict[str, str]] = None):
+    @pytest.fixture(scope="session")
+    def fixture(fake: FakeUpstream) -> Proxy:
+        p = Proxy(name, fake, extra_env)
+        _started.append(p)
+        yield p
+        p.close()
+    return fixture
+
+
+# The default proxy: critique on, CRITIQUE_FAILURE default (fallback), default skip patterns.
+proxy = _proxy_fixture("default")
+# PROXY_API_KEY set: every route but /health and /v1/health needs the key.
+auth_proxy = _proxy_fixture("auth", {"PROXY_API_KEY": PROXY_KEY})
+# Critique off: the primary answers alone.
+nocritique_proxy = _proxy_fixture("nocritique", {"CRITIQUE_MODEL_NAME": ""})
+# A failed critique is an error for the client instead of falling back to the draft.
+error_proxy = _proxy_fixture("critique-error", {"CRITIQUE_FAILURE": "error"})
+
+
+@pytest.fixture(autouse=True)
+def clean_fake(request):
+    """Forget scripts and recorded requests before every test that uses the fake (or a proxy)."""
+    if "fake" in request.fixturenames:
+        request.getfixturevalue("fake").reset()
+    yield
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """On failure, attach the tail of every running process's log to the report."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call" and report.failed:
+        for p in _started:
+            label = getattr(p, "name", "fake-upstream")
+            report.sections.append((f"log tail: {label}", tail(p.log_path, 30)))
+
+

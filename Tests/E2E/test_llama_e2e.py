@@ -1,0 +1,393 @@
+"""End-to-end: the proxy in front of a real llama.cpp server (Gemma 3 270M), driven by the openai SDK.
+
+Run through `make e2e` (scripts/e2e.sh), which starts both servers and passes their addresses in
+E2E_* environment variables. Gemma 3 270M is a base model: its text is nonsense, but at
+temperature 0 it is deterministic, so answers can be compared exactly.
+
+Two kinds of tests:
+- through the proxy: what a client sees;
+- directly against llama.cpp: its quirks that the proxy must cope with. If one of these fails,
+  the server changed and the proxy's handling (and the notes) need a second look.
+"""
+
+import json
+import os
+import re
+import time
+
+import httpx
+import openai
+import pytest
+
+
+def _env(name):
+    value = os.environ.get(name)
+    if not value:
+        raise RuntimeError(f"{name} is not set: run these tests through `make e2e` (scripts/e2e.sh)")
+    return value
+
+
+PROXY_URL = _env("E2E_PROXY_URL")
+LLAMA_URL = _env("E2E_LLAMA_URL")
+MODEL = _env("E2E_MODEL")
+PROXY_MODEL = _env("E2E_PROXY_MODEL")
+CRITIQUE_PROMPT = _env("E2E_CRITIQUE_PROMPT")
+N_CTX = int(_env("E2E_N_CTX"))
+PROXY_LOG = _env("E2E_PROXY_LOG")
+FIGURES = os.environ.get("E2E_FIGURES")
+
+MAX_TOKENS = 24
+MESSAGES = [{"role": "user", "content": "Name three colours of the rainbow."}]
+# A prompt past the context window (each "hello " is one token for Gemma's tokenizer, give or take).
+OVERFLOW_MESSAGES = [{"role": "user", "content": "hello " * (N_CTX + 500)}]
+# "Promptly": a tiny request on an idle server takes well under a second here.
+PROMPT_SECONDS = 5.0
+
+
+@pytest.fixture(scope="session")
+def figures():
+    data = {}
+    yield data
+    if FIGURES and data:
+        with open(FIGURES, "w") as f:
+            for key, value in data.items():
+                f.write(f"{key + ':':<26}{value}\n")
+
+
+@pytest.fixture(scope="session")
+def proxy():
+    return openai.OpenAI(base_url=f"{PROXY_URL}/v1", api_key="unused", timeout=120, max_retries=0)
+
+
+@pytest.fixture(scope="session")
+def llama():
+    return openai.OpenAI(base_url=f"{LLAMA_URL}/v1", api_key="unused", timeout=120, max_retries=0)
+
+
+def tiny_request_seconds(base_url, model):
+    """Seconds a 4-token non-streamed request takes: long if the server is still busy elsewhere."""
+    started = time.monotonic()
+    r = httpx.post(
+        f"{base_url}/v1/chat/completions",
+        json={"model": model, "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 4, "temperature": 0},
+        timeout=120,
+    )
+    assert r.status_code == 200, r.text
+    return time.monotonic() - started
+
+
+def proxy_log_for(request_id, wait_for="done", timeout=5.0):
+    """The proxy's log lines for one request (they carry req=<id>), once `wait_for` appears."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with open(PROXY_LOG, errors="replace") as f:
+            lines = [line.rstrip("\n") for line in f if f"req={request_id}" in line]
+        if any(wait_for in line for line in lines) or time.monotonic() > deadline:
+            return lines
+        time.sleep(0.1)
+
+
+# --------------------------------------------------------------------------------------------
+# llama.cpp's own behaviour, checked directly (the proxy relies on knowing these).
+# --------------------------------------------------------------------------------------------
+
+
+def test_llama_direct_invalid_json_is_plain_text_500():
+    r = httpx.post(
+        f"{LLAMA_URL}/v1/chat/completions",
+        content=b'{"model": "x", "messages": [',
+        headers={"Content-Type": "application/json"},
+        timeout=30,
+    )
+    assert r.status_code == 500
+    assert r.headers["content-type"].startswith("text/plain"), r.headers
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(r.text)
+
+
+def test_llama_direct_streamed_overflow_is_empty_200():
+    started = time.monotonic()
+    with httpx.stream(
+        "POST",
+        f"{LLAMA_URL}/v1/chat/completions",
+        json={"model": MODEL, "messages": OVERFLOW_MESSAGES, "stream": True, "max_tokens": 8},
+        timeout=60,
+    ) as r:
+        body = r.read()
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/event-stream")
+    assert body.strip() == b"", body[:300]
+    assert time.monotonic() - started < 30
+
+
+def test_llama_direct_stream_ignores_include_usage(llama):
+    stream = llama.chat.completions.create(
+        model=MODEL, messages=MESSAGES, temperature=0, max_tokens=8,
+        stream=True, stream_options={"include_usage": True},
+    )
+    chunks = list(stream)
+    assert chunks, "no chunks"
+    assert all(getattr(c, "usage", None) is None for c in chunks)
+
+
+# --------------------------------------------------------------------------------------------
+# Through the proxy.
+# --------------------------------------------------------------------------------------------
+
+
+def test_models_lists_proxy_model_first():
+    r = httpx.get(f"{PROXY_URL}/v1/models", timeout=10)
+    assert r.status_code == 200
+    body = r.json()
+    assert body["object"] == "list"
+    ids = [m["id"] for m in body["data"]]
+    assert ids and ids[0] == PROXY_MODEL, ids
+    assert all(m["object"] == "model" for m in body["data"])
+
+
+def test_invalid_json_is_400_from_the_proxy():
+    r = httpx.post(
+        f"{PROXY_URL}/v1/chat/completions",
+        content=b'{"model": "x", "messages": [',
+        headers={"Content-Type": "application/json"},
+        timeout=30,
+    )
+    assert r.status_code == 400, (r.status_code, r.text)
+    error = r.json()["error"]
+    assert isinstance(error["message"], str) and error["message"]
+    assert isinstance(error["type"], str) and error["type"]
+    assert "param" in error and "code" in error
+
+
+def test_non_stream_answer(proxy, figures):
+    started = time.monotonic()
+    raw = proxy.chat.completions.with_raw_response.create(
+        model=PROXY_MODEL, messages=MESSAGES, temperature=0, max_tokens=MAX_TOKENS
+    )
+    figures["proxy non-stream"] = f"{time.monotonic() - started:.2f} s (2 stages x {MAX_TOKENS} tokens max)"
+    completion = raw.parse()
+    assert raw.headers.get("x-request-id")
+    assert raw.headers.get("x-hydra-critique") is None, "critique fell back"
+    assert completion.object == "chat.completion"
+    assert completion.id
+    assert len(completion.choices) == 1
+    choice = completion.choices[0]
+    assert choice.index == 0
+    assert choice.message.role == "assistant"
+    assert isinstance(choice.message.content, str) and choice.message.content.strip()
+    assert choice.finish_reason in ("stop", "length")
+
+
+def test_stream_is_well_formed_and_equals_non_stream(proxy, figures):
+    expected = proxy.chat.completions.create(
+        model=PROXY_MODEL, messages=MESSAGES, temperature=0, max_tokens=MAX_TOKENS
+    ).choices[0].message.content
+
+    started = time.monotonic()
+    first_content_at = None
+    stream = proxy.chat.completions.create(
+        model=PROXY_MODEL, messages=MESSAGES, temperature=0, max_tokens=MAX_TOKENS, stream=True
+    )
+    chunks = []
+    for chunk in stream:
+        chunks.append(chunk)
+        if first_content_at is None and chunk.choices and chunk.choices[0].delta.content:
+            first_content_at = time.monotonic() - started
+    total = time.monotonic() - started
+    figures["proxy stream"] = f"first content {first_content_at:.2f} s, total {total:.2f} s"
+
+    assert chunks, "empty stream"
+    assert all(c.object == "chat.completion.chunk" for c in chunks)
+    assert len({c.id for c in chunks}) == 1, "chunk ids differ within one stream"
+    assert chunks[0].choices and chunks[0].choices[0].delta.role == "assistant", chunks[0]
+    content_chunks = [c for c in chunks if c.choices and c.choices[0].delta.content]
+    assert content_chunks, "no content deltas"
+    finishes = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
+    assert finishes in (["stop"], ["length"]), finishes
+    finish_index = next(i for i, c in enumerate(chunks) if c.choices and c.choices[0].finish_reason)
+    assert all(not (c.choices and c.choices[0].delta.content) for c in chunks[finish_index + 1:])
+
+    streamed = "".join(c.choices[0].delta.content for c in content_chunks)
+    assert streamed.strip()
+    assert streamed == expected
+
+
+def test_non_stream_usage_is_the_sum_of_both_stages(proxy, llama):
+    # What the proxy does, done by hand against llama.cpp: primary, then critique on the draft.
+    primary = llama.chat.completions.create(
+        model=MODEL, messages=MESSAGES, temperature=0, max_tokens=MAX_TOKENS
+    )
+    draft = primary.choices[0].message.content
+    critique = llama.chat.completions.create(
+        model=MODEL,
+        messages=MESSAGES + [
+            {"role": "assistant", "content": draft},
+            {"role": "user", "content": CRITIQUE_PROMPT},
+        ],
+        temperature=0,
+        max_tokens=MAX_TOKENS,
+    )
+    assert primary.usage and critique.usage, "llama.cpp reports usage on non-streamed answers"
+
+    via_proxy = proxy.chat.completions.create(
+        model=PROXY_MODEL, messages=MESSAGES, temperature=0, max_tokens=MAX_TOKENS
+    )
+    assert via_proxy.choices[0].message.content == critique.choices[0].message.content
+    assert via_proxy.usage is not None
+    assert via_proxy.usage.prompt_tokens == primary.usage.prompt_tokens + critique.usage.prompt_tokens
+    assert via_proxy.usage.completion_tokens == primary.usage.completion_tokens + critique.usage.completion_tokens
+    assert via_proxy.usage.total_tokens == primary.usage.total_tokens + critique.usage.total_tokens
+
+
+def test_stream_with_include_usage_when_llama_reports_none(proxy):
+    # llama.cpp never sends usage in streams: the proxy must still finish the stream cleanly and
+    # must not invent token counts it never saw.
+    stream = proxy.chat.completions.create(
+        model=PROXY_MODEL, messages=MESSAGES, temperature=0, max_tokens=MAX_TOKENS,
+        stream=True, stream_options={"include_usage": True},
+    )
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text.strip()
+    assert any(c.choices and c.choices[0].finish_reason for c in chunks)
+    for c in chunks:
+        if c.usage is not None:
+            assert c.choices == []
+            assert c.usage.total_tokens > 0, f"usage chunk with invented zeros: {c.usage}"
+    # And the proxy still serves.
+    assert proxy.chat.completions.create(
+        model=PROXY_MODEL, messages=MESSAGES, temperature=0, max_tokens=4
+    ).choices[0].message.content is not None
+
+
+def test_stage_log_lines(proxy):
+    raw = proxy.chat.completions.with_raw_response.create(
+        model=PROXY_MODEL, messages=MESSAGES, temperature=0, max_tokens=8, stream=True
+    )
+    request_id = raw.headers["x-request-id"]
+    for _ in raw.parse():
+        pass
+    lines = proxy_log_for(request_id)
+    joined = "\n".join(lines)
+    for stage in ("primary started", "primary first token", "critique started", "critique first token", "done"):
+        assert stage in joined, f"missing {stage!r} in the proxy log for req={request_id}:\n{joined}"
+    done = next(line for line in lines if "done" in line)
+    assert "status=200" in done
+    for field in ("primary_ms=", "critique_ms=", "total_ms="):
+        assert field in done, done
+
+
+# A prompt and length that keep Gemma generating for many seconds if nobody stops it.
+LONG_MESSAGES = [{"role": "user", "content": "Tell me a very long story about a lighthouse keeper."}]
+LONG_TOKENS = 1500  # ~30 s at ~45 tok/s
+
+
+def test_long_generation_really_is_long():
+    """Control for the disconnect tests: without a cancel, this request keeps llama.cpp busy."""
+    with httpx.stream(
+        "POST",
+        f"{LLAMA_URL}/v1/chat/completions",
+        json={"model": MODEL, "messages": LONG_MESSAGES, "stream": True, "temperature": 0, "max_tokens": LONG_TOKENS},
+        timeout=60,
+    ) as r:
+        assert r.status_code == 200
+        started = time.monotonic()
+        finished = False
+        for line in r.iter_lines():
+            if '"finish_reason":"' in line.replace(" ", "") or line == "data: [DONE]":
+                finished = True
+                break
+            if time.monotonic() - started > 3:
+                break
+    assert not finished, "Gemma stopped within 3 s: the disconnect tests below would prove nothing"
+    # llama.cpp cancels a streamed request whose client left: it is idle again at once.
+    assert tiny_request_seconds(LLAMA_URL, MODEL) < PROMPT_SECONDS
+
+
+def _disconnect_after(predicate, max_tokens, hold_seconds=0.0):
+    """Streams LONG_MESSAGES through the proxy, reads until predicate(line), waits, then hangs up."""
+    seen = []
+    with httpx.Client(timeout=120) as client:
+        with client.stream(
+            "POST",
+            f"{PROXY_URL}/v1/chat/completions",
+            json={
+                "model": PROXY_MODEL, "messages": LONG_MESSAGES, "stream": True,
+                "temperature": 0, "max_tokens": max_tokens,
+            },
+        ) as r:
+            assert r.status_code == 200
+            for line in r.iter_lines():
+                seen.append(line)
+                if predicate(line):
+                    break
+            time.sleep(hold_seconds)
+    return seen
+
+
+def test_disconnect_during_primary_frees_llama(proxy, figures):
+    # The client leaves while the primary stage is generating (1,500 tokens: ~30 s of work).
+    seen = _disconnect_after(lambda line: line.startswith("data:"), LONG_TOKENS, hold_seconds=2.0)
+    assert seen
+    hung_up = time.monotonic()
+    waited = tiny_request_seconds(LLAMA_URL, MODEL)
+    figures["llama free after hang-up"] = f"{time.monotonic() - hung_up:.2f} s (primary stage)"
+    assert waited < PROMPT_SECONDS, f"llama.cpp still busy {waited:.1f} s after the client left"
+    started = time.monotonic()
+    answer = proxy.chat.completions.create(model=PROXY_MODEL, messages=MESSAGES, temperature=0, max_tokens=4)
+    assert answer.choices[0].message.content is not None
+    assert time.monotonic() - started < PROMPT_SECONDS
+
+
+def test_disconnect_during_critique_frees_llama(proxy, figures):
+    # 400 tokens: ~9 s of primary, then the critique streams; leave at its first content delta.
+    def first_content(line):
+        if not line.startswith("data:") or line == "data: [DONE]":
+            return False
+        chunk = json.loads(line[5:])
+        return bool(chunk.get("choices") and chunk["choices"][0].get("delta", {}).get("content"))
+
+    seen = _disconnect_after(first_content, 400)
+    assert first_content(seen[-1]), "the stream ended before any content"
+    hung_up = time.monotonic()
+    waited = tiny_request_seconds(LLAMA_URL, MODEL)
+    figures["llama free after hang-up "] = f"{time.monotonic() - hung_up:.2f} s (critique stage)"
+    assert waited < PROMPT_SECONDS, f"llama.cpp still busy {waited:.1f} s after the client left"
+    started = time.monotonic()
+    answer = proxy.chat.completions.create(model=PROXY_MODEL, messages=MESSAGES, temperature=0, max_tokens=4)
+    assert answer.choices[0].message.content is not None
+    assert time.monotonic() - started < PROMPT_SECONDS
+
+
+def test_streamed_context_overflow_is_a_clear_error(proxy):
+    # llama.cpp answers 200 and an empty body; the client must get an error, not a hang or "".
+    started = time.monotonic()
+    with pytest.raises(openai.APIError):
+        stream = proxy.chat.completions.create(
+            model=PROXY_MODEL, messages=OVERFLOW_MESSAGES, temperature=0, max_tokens=8, stream=True
+        )
+        for _ in stream:
+            pass
+    assert time.monotonic() - started < 30
+
+
+def test_non_streamed_context_overflow_is_a_clear_error(proxy):
+    started = time.monotonic()
+    with pytest.raises(openai.APIStatusError) as caught:
+        proxy.chat.completions.create(
+            model=PROXY_MODEL, messages=OVERFLOW_MESSAGES, temperature=0, max_tokens=8
+        )
+    assert caught.value.status_code >= 400
+    assert caught.value.message
+    assert time.monotonic() - started < 30
+
+
+def test_throughput_figures(llama, figures):
+    started = time.monotonic()
+    completion = llama.chat.completions.create(
+        model=MODEL, messages=LONG_MESSAGES, temperature=0, max_tokens=128
+    )
+    elapsed = time.monotonic() - started
+    tokens = completion.usage.completion_tokens
+    assert tokens > 0
+    figures["llama direct"] = f"{tokens / elapsed:.1f} tok/s ({tokens} tokens in {elapsed:.2f} s, 1 thread)"
