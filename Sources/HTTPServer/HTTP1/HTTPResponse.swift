@@ -5,6 +5,8 @@ public struct HTTPResponse: Sendable {
         /// Written as it is produced; `Transfer-Encoding: chunked` on HTTP/1.1. The closure runs in
         /// the request's task: it is cancelled when the client goes away.
         case stream(@Sendable (ResponseBodyWriter) async throws -> Void)
+        /// Reset the connection without answering (for fault injection, like nginx's 444).
+        case abort
     }
 
     public var status: Int

@@ -196,6 +196,10 @@ actor ConnectionHandler {
         var headers = response.headers
         let isHead = request.method == "HEAD"
         switch response.body {
+        case .abort:
+            var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
+            _ = setsockopt(socket.fd, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
+            return false
         case .bytes(let body):
             if headers["Connection"]?.lowercased() == "close" { keepAlive = false }
             headers.set("Content-Length", String(body.count))

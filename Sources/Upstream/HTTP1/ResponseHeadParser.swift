@@ -27,8 +27,10 @@ struct ResponseHead: Sendable {
             if bytes.count > maxBytes { throw .malformed("response header section too large") }
             return nil
         }
-        let text = String(decoding: bytes[..<end.start], as: UTF8.self)
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { $0.hasSuffix("\r") ? $0.dropLast() : $0 }
+        // Split on LF bytes: as Characters, "\r\n" is one grapheme and would never split on "\n".
+        var lines = bytes[..<end.start].split(separator: 0x0A, omittingEmptySubsequences: false).map { line in
+            String(decoding: line.last == 0x0D ? line.dropLast() : line, as: UTF8.self)
+        }
         let statusLine = lines.removeFirst()
         let parts = statusLine.split(separator: " ", maxSplits: 2)
         guard parts.count >= 2, parts[0].hasPrefix("HTTP/1."), let status = Int(parts[1]), (100...999).contains(status) else {
