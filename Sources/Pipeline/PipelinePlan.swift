@@ -22,13 +22,16 @@ public struct PipelinePlan: Sendable {
     public var critiqueFailure: CritiqueFailure
     /// Headers from the client allowed through to the upstream.
     public var forwardedHeaders: [(String, String)]
+    /// A streamed draft is held in memory until the critique starts: this bounds it.
+    public var maxDraftBytes: Int
 
-    public init(primary: Stage, critique: Stage?, critiquePrompt: String, critiqueFailure: CritiqueFailure, forwardedHeaders: [(String, String)] = []) {
+    public init(primary: Stage, critique: Stage?, critiquePrompt: String, critiqueFailure: CritiqueFailure, forwardedHeaders: [(String, String)] = [], maxDraftBytes: Int = 64 << 20) {
         self.primary = primary
         self.critique = critique
         self.critiquePrompt = critiquePrompt
         self.critiqueFailure = critiqueFailure
         self.forwardedHeaders = forwardedHeaders
+        self.maxDraftBytes = maxDraftBytes
     }
 }
 

@@ -120,6 +120,7 @@ public actor PipelineRun {
         var primaryUsage: Usage?
         var sawToolCalls = false
         var firstSeen = false
+        var draftBytes = 0
         for await event in primary {
             switch event {
             case .delta(let d):
@@ -130,6 +131,11 @@ public actor PipelineRun {
                 if let text = d["content"]?.stringValue { draftText += text }
                 if d["tool_calls"] != nil { sawToolCalls = true }
                 deltas.append(d)
+                draftBytes += d["content"]?.stringValue?.utf8.count ?? 64
+                if draftBytes > plan.maxDraftBytes {
+                    out.yield(.failed(failure(.primary, .tooLarge(plan.maxDraftBytes))))
+                    return
+                }
             case .finish(let r): primaryFinish = r
             case .usage(let u): primaryUsage = u
             case .failed(let e):

@@ -46,12 +46,13 @@ public struct AsyncSocket: Sendable, Hashable {
     }
 
     /// Reads what is available (up to `maxBytes`), waiting if nothing is. Empty result = EOF.
+    /// The scratch buffer is temporary: a connection holds only the bytes it actually received.
     public func read(maxBytes: Int = 64 * 1024, deadline: ContinuousClock.Instant? = nil) async throws -> [UInt8] {
         while true {
-            var result = Socket.IOResult.wouldBlock
-            let bytes = try [UInt8](unsafeUninitializedCapacity: maxBytes) { buffer, count in
-                result = try socket.receive(into: UnsafeMutableRawBufferPointer(buffer))
-                if case .bytes(let n) = result { count = n } else { count = 0 }
+            let (result, bytes) = try withUnsafeTemporaryAllocation(byteCount: maxBytes, alignment: 1) { scratch -> (Socket.IOResult, [UInt8]) in
+                let result = try socket.receive(into: scratch)
+                if case .bytes(let n) = result { return (result, Array(scratch[0..<n])) }
+                return (result, [])
             }
             switch result {
             case .bytes: return bytes

@@ -74,7 +74,7 @@ struct SSEResponder: Sendable {
             case .event(.usage(let u)):
                 usage = u
             case .event(.fellBack):
-                note = " critique=fallback"
+                note = " outcome=fallback"
             case .event(.failed(let error)):
                 failed = true
                 status = error.openAI.status

@@ -40,11 +40,12 @@ struct ChatCompletionsRoute {
             critique: skip ? nil : config.critique.map { .init(endpoint: $0, upstream: transports.chat(for: $0, config: config)) },
             critiquePrompt: config.critiquePrompt,
             critiqueFailure: config.critiqueFailure,
-            forwardedHeaders: forwarded)
+            forwardedHeaders: forwarded,
+            maxDraftBytes: config.maxUpstreamResponseBytes)
         let clientModel = request.model ?? config.proxyModelName
-        logger.info("chat model=\(clientModel) stream=\(request.stream) critique=\(critiqueState)\(skip ? " (background task: primary only)" : "") messages=\(request.messages.count)")
         logger.debug("prompt: \(request.lastUserText ?? "")")
-        let observer = RequestObserver(logger: logger, metrics: metrics, start: start)
+        let observer = RequestObserver(logger: logger, metrics: metrics, start: start,
+                                       summary: "model=\(clientModel) stream=\(request.stream) critique=\(critiqueState)\(skip ? " (background task: primary only)" : "")")
         let run = PipelineRun(plan: plan, request: request, observer: observer)
 
         if request.stream {
@@ -64,7 +65,7 @@ struct ChatCompletionsRoute {
             let body = CompletionResponse.json(answer, model: clientModel)
             metrics.relayed(body.count)
             let state = answer.fellBack ? "fallback" : critiqueState == "applied" && !answer.critiqued ? "passthrough" : critiqueState
-            observer.done(status: 200, extra: "critique=\(state)")
+            observer.done(status: 200, extra: "outcome=\(state)")
             logger.debug("answer: \(ChatRequest.text(of: answer.message["content"]) ?? "")")
             return HTTPResponse(status: 200, headers: ["Content-Type": "application/json", "X-Hydra-Critique": state], body: .bytes(body))
         } catch {
@@ -80,15 +81,19 @@ final class RequestObserver: PipelineObserver {
     let logger: Logger
     let metrics: Metrics
     let start: ContinuousClock.Instant
+    let summary: String
     private let timings = Mutex<[String]>([])
 
-    init(logger: Logger, metrics: Metrics, start: ContinuousClock.Instant) {
+    init(logger: Logger, metrics: Metrics, start: ContinuousClock.Instant, summary: String) {
         self.logger = logger
         self.metrics = metrics
         self.start = start
+        self.summary = summary
     }
 
-    func stageStarted(_ stage: PipelineStage) { logger.info("\(stage.rawValue) started") }
+    func stageStarted(_ stage: PipelineStage) {
+        logger.info("\(stage.rawValue) started" + (stage == .primary ? " " + summary : ""))
+    }
 
     func firstToken(_ stage: PipelineStage, after: Duration) {
         logger.info("\(stage.rawValue) first token after \(Self.ms(after)) ms")
@@ -114,7 +119,7 @@ final class RequestObserver: PipelineObserver {
         let total = ContinuousClock.now - start
         metrics.observe(.total, total)
         let stages = timings.withLock { $0.joined(separator: " ") }
-        logger.info("done status=\(status) \(stages) total_ms=\(Self.ms(total)) \(extra)")
+        logger.info("done status=\(status) \(summary) \(stages) total_ms=\(Self.ms(total)) \(extra)")
     }
 
     static func ms(_ d: Duration) -> String {
