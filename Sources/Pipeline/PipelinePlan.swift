@@ -24,14 +24,21 @@ public struct PipelinePlan: Sendable {
     public var forwardedHeaders: [(String, String)]
     /// A streamed draft is held in memory until the critique starts: this bounds it.
     public var maxDraftBytes: Int
+    /// Stream the primary's draft as `reasoning_content` (and return it as `message.reasoning_content`).
+    public var showDraft = false
+    /// How many times the critique is applied, each round refining the previous round's answer.
+    public var rounds = 1
 
-    public init(primary: Stage, critique: Stage?, critiquePrompt: String, critiqueFailure: CritiqueFailure, forwardedHeaders: [(String, String)] = [], maxDraftBytes: Int = 64 << 20) {
+    public init(primary: Stage, critique: Stage?, critiquePrompt: String, critiqueFailure: CritiqueFailure, forwardedHeaders: [(String, String)] = [], maxDraftBytes: Int = 64 << 20,
+                showDraft: Bool = false, rounds: Int = 1) {
         self.primary = primary
         self.critique = critique
         self.critiquePrompt = critiquePrompt
         self.critiqueFailure = critiqueFailure
         self.forwardedHeaders = forwardedHeaders
         self.maxDraftBytes = maxDraftBytes
+        self.showDraft = showDraft
+        self.rounds = rounds
     }
 }
 

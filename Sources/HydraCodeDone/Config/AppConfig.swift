@@ -21,6 +21,10 @@ public struct AppConfig: Sendable {
     public var critiquePrompt = DefaultPrompt.critique
     public var critiqueFailure = PipelinePlan.CritiqueFailure.fallback
     public var skipPatterns: [SkipPattern] = []
+    /// `SHOW_DRAFT=reasoning`: the primary's draft streams as `reasoning_content`.
+    public var showDraft = false
+    /// `CRITIQUE_ROUNDS`: how many times the critique refines the answer.
+    public var rounds = 1
     public var upstreamTimeout: Duration = .seconds(300)
     public var heartbeat: Duration = .seconds(10)
     public var limits = ServerLimits()
@@ -110,6 +114,14 @@ public struct AppConfig: Sendable {
             }
             c.critiqueFailure = m
         }
+        if let show = nonEmpty("SHOW_DRAFT") {
+            switch show.lowercased() {
+            case "reasoning": c.showDraft = true
+            case "off", "false", "none": c.showDraft = false
+            default: throw Invalid(variable: "SHOW_DRAFT", problem: "must be 'reasoning' or 'off', got '\(show)'")
+            }
+        }
+        c.rounds = try integer("CRITIQUE_ROUNDS", 1...5) ?? c.rounds
         // Unset = Open WebUI's task prompts; set but empty = feature off.
         let patterns = value("CRITIQUE_SKIP_PATTERNS") ?? defaultSkipPatterns
         c.skipPatterns = try parsePatterns(patterns)
@@ -166,7 +178,7 @@ public struct AppConfig: Sendable {
             parts.append("critique=off")
         }
         parts += [
-            "critique_failure=\(critiqueFailure.rawValue)",
+            "critique_failure=\(critiqueFailure.rawValue)", "critique_rounds=\(rounds)", "show_draft=\(showDraft ? "reasoning" : "off")",
             "critique_prompt=\(critiquePrompt.count) chars",
             "skip_patterns=\(skipPatterns.map(\.source))",
             "upstream_timeout=\(upstreamTimeout)", "heartbeat=\(heartbeat)",

@@ -17,9 +17,11 @@ struct ChatCompletionsRoute {
     func handle(_ http: HTTPRequest) async -> HTTPResponse {
         let clock = ContinuousClock()
         let start = clock.now
-        let request: ChatRequest
+        var request: ChatRequest
+        let control: RequestControl
         do {
             request = try ChatRequest(validating: http.body)
+            control = try RequestControl.take(from: &request)
         } catch {
             logger.info("rejected status=400 \(error.message)")
             return .error(error)
@@ -31,17 +33,20 @@ struct ChatCompletionsRoute {
         }
 
         let skip = config.critique != nil && config.isBackgroundTask(lastUserText: request.lastUserText)
-        let critiqueState = config.critique == nil ? "off" : skip ? "skipped" : "applied"
+        let critiqueOn = config.critique != nil && !skip && control.critique != false
+        let critiqueState = config.critique == nil || control.critique == false ? "off" : skip ? "skipped" : "applied"
         if skip { metrics.skippedCritique() }
         var forwarded: [(String, String)] = [("X-Request-Id", logger.requestID ?? "")]
         for name in Self.forwardedHeaderNames { if let v = http.headers[name] { forwarded.append((name, v)) } }
         let plan = PipelinePlan(
             primary: .init(endpoint: config.primary, upstream: transports.chat(for: config.primary, config: config)),
-            critique: skip ? nil : config.critique.map { .init(endpoint: $0, upstream: transports.chat(for: $0, config: config)) },
+            critique: !critiqueOn ? nil : config.critique.map { .init(endpoint: $0, upstream: transports.chat(for: $0, config: config)) },
             critiquePrompt: config.critiquePrompt,
             critiqueFailure: config.critiqueFailure,
             forwardedHeaders: forwarded,
-            maxDraftBytes: config.maxUpstreamResponseBytes)
+            maxDraftBytes: config.maxUpstreamResponseBytes,
+            showDraft: control.showDraft ?? config.showDraft,
+            rounds: control.rounds ?? config.rounds)
         let clientModel = request.model ?? config.proxyModelName
         logger.debug("prompt: \(request.lastUserText ?? "")")
         let observer = RequestObserver(logger: logger, metrics: metrics, start: start,
