@@ -20,10 +20,15 @@ public enum App {
         let logger = Logger(level: config.logLevel)
         let metrics = Metrics()
         let admission = Admission(limit: config.maxConcurrentRequests, maxQueued: config.maxQueuedRequests)
-        let registry = ModelRegistry(proxyModel: config.proxyModelName, created: unixTime())
+        let registry = ModelRegistry(config: config, created: unixTime())
+        let http = HTTP1Client(), https = URLSessionTransport()
+        await registry.startRefreshing(every: .seconds(60)) { endpoint in
+            let upstream = ChatUpstream(transport: endpoint.scheme == .http ? http : https, idleTimeout: .seconds(10))
+            return try? await upstream.models(endpoint)
+        }
         let connections = ConnectionCount()
         let handler = ProxyHandler(store: store, registry: registry, metrics: metrics, admission: admission,
-                                   transports: .init(http: HTTP1Client(), https: URLSessionTransport()),
+                                   transports: .init(http: http, https: https),
                                    connections: { connections.value })
         let server: HTTPServer
         do {
@@ -37,13 +42,14 @@ public enum App {
         logger.info("hydracodedone \(version) listening on \(config.host):\(server.port)")
         logger.info("configuration: \(config.summary)")
 
+        // SIGHUP re-reads .env and the pipelines file; requests in flight keep their snapshot.
         let signals = SignalWatcher([SIGTERM, SIGINT, SIGHUP])
         let serving = Task { await server.run() }
         for await signal in signals.stream {
             if signal == SIGHUP {
                 switch await store.reload() {
                 case .success(let fresh):
-                    await registry.update(proxyModel: fresh.proxyModelName)
+                    await registry.update(fresh)
                     logger.info("configuration reloaded: \(fresh.summary)")
                 case .failure(let error):
                     logger.error("reload failed, keeping the previous configuration: \(error)")

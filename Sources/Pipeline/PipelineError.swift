@@ -8,6 +8,12 @@ public struct PipelineError: Error, Sendable {
     /// Secrets that must never appear in an error shown to a client.
     let secrets: [String]
 
+    public init(stage: PipelineStage, upstream: UpstreamError, secrets: [String]) {
+        self.stage = stage
+        self.upstream = upstream
+        self.secrets = secrets
+    }
+
     public var openAI: OpenAIError {
         let who = stage == .primary ? "primary" : "critique"
         switch upstream {

@@ -25,6 +25,12 @@ public struct AppConfig: Sendable {
     public var showDraft = false
     /// `CRITIQUE_ROUNDS`: how many times the critique refines the answer.
     public var rounds = 1
+    /// Named pipelines from `PIPELINES_FILE`, listed in `/v1/models` and chosen by `model`.
+    public var pipelines: [NamedPipeline] = []
+    /// `STRICT_MODELS=true`: an unknown model is a 404 instead of the default pipeline.
+    public var strictModels = false
+    /// `PASSTHROUGH_MODELS=true`: the upstream's own models are listed and served unchanged.
+    public var passthroughModels = false
     public var upstreamTimeout: Duration = .seconds(300)
     public var heartbeat: Duration = .seconds(10)
     public var limits = ServerLimits()
@@ -71,6 +77,14 @@ public struct AppConfig: Sendable {
             guard let text = nonEmpty(key) else { return nil }
             guard let s = Double(text), s > 0, s <= 86_400 * 7 else { throw Invalid(variable: key, problem: "must be a number of seconds greater than 0, got '\(text)'") }
             return .milliseconds(Int64(s * 1000))
+        }
+        func flag(_ key: String) throws(Invalid) -> Bool? {
+            guard let text = nonEmpty(key) else { return nil }
+            switch text.lowercased() {
+            case "true", "1", "yes", "on": return true
+            case "false", "0", "no", "off": return false
+            default: throw Invalid(variable: key, problem: "must be true or false, got '\(text)'")
+            }
         }
         func endpoint(_ baseKey: String, _ base: String, key: String?, model: String) throws(Invalid) -> UpstreamEndpoint {
             do { return try UpstreamEndpoint(baseURL: base, apiKey: key, model: model) } catch {
@@ -122,6 +136,13 @@ public struct AppConfig: Sendable {
             }
         }
         c.rounds = try integer("CRITIQUE_ROUNDS", 1...5) ?? c.rounds
+        c.strictModels = try flag("STRICT_MODELS") ?? false
+        c.passthroughModels = try flag("PASSTHROUGH_MODELS") ?? false
+        if let file = nonEmpty("PIPELINES_FILE") {
+            do { c.pipelines = try PipelinesFile.load(path: file, lookup: value) } catch {
+                throw Invalid(variable: "PIPELINES_FILE", problem: "\(error)")
+            }
+        }
         // Unset = Open WebUI's task prompts; set but empty = feature off.
         let patterns = value("CRITIQUE_SKIP_PATTERNS") ?? defaultSkipPatterns
         c.skipPatterns = try parsePatterns(patterns)
@@ -183,6 +204,7 @@ public struct AppConfig: Sendable {
             "skip_patterns=\(skipPatterns.map(\.source))",
             "upstream_timeout=\(upstreamTimeout)", "heartbeat=\(heartbeat)",
             "max_request_bytes=\(limits.maxBodyBytes)", "max_connections=\(limits.maxConnections)",
+            "pipelines=\(pipelines.map(\.id))", "strict_models=\(strictModels)", "passthrough_models=\(passthroughModels)",
             "max_concurrent_requests=\(maxConcurrentRequests)", "max_queued_requests=\(maxQueuedRequests)",
         ]
         return parts.joined(separator: " ")

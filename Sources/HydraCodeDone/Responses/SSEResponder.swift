@@ -29,7 +29,7 @@ struct SSEResponder: Sendable {
         var note = ""
         defer {
             metrics.relayed(relayed)
-            observer.done(status: status, extra: "stream=true" + note)
+            observer.done(status: status, extra: String(note.drop(while: { $0 == " " })))
         }
         func send(_ bytes: [UInt8]) async throws {
             try await writer.write(bytes)

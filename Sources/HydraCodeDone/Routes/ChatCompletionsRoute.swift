@@ -10,6 +10,7 @@ struct ChatCompletionsRoute {
     let metrics: Metrics
     let admission: Admission
     let transports: ProxyHandler.Transports
+    let registry: ModelRegistry
 
     /// Client headers that may reach the upstream; everything else (Authorization above all) stays here.
     static let forwardedHeaderNames = ["OpenAI-Organization", "OpenAI-Project", "OpenAI-Beta"]
@@ -32,21 +33,43 @@ struct ChatCompletionsRoute {
                           headers: ["Retry-After": "1"])
         }
 
-        let skip = config.critique != nil && config.isBackgroundTask(lastUserText: request.lastUserText)
-        let critiqueOn = config.critique != nil && !skip && control.critique != false
-        let critiqueState = config.critique == nil || control.critique == false ? "off" : skip ? "skipped" : "applied"
+        // Which pipeline: the request's `model` picks a named pipeline or a passthrough model.
+        var primaryEndpoint = config.primary
+        var critiqueEndpoint = config.critique
+        var prompt = config.critiquePrompt
+        var rounds = config.rounds
+        switch await registry.resolve(request.model) {
+        case .defaultPipeline: break
+        case .named(let p):
+            primaryEndpoint = p.primary
+            critiqueEndpoint = p.critique
+            prompt = p.critiquePrompt ?? prompt
+            rounds = p.rounds
+        case .passthrough:
+            logger.info("passthrough model=\(request.model ?? "")")
+            return await PassthroughResponder(endpoint: config.primary, transport: transports.transport(for: config.primary),
+                                              idleTimeout: config.upstreamTimeout)
+                .respond(body: http.body, permit: permit, metrics: metrics)
+        case .unknown:
+            permit.release()
+            return .error(OpenAIError(status: 404, message: "The model '\(request.model ?? "")' does not exist on this proxy (STRICT_MODELS=true). GET /v1/models lists the available ones.",
+                                      type: "invalid_request_error", param: "model", code: "model_not_found"))
+        }
+        let skip = critiqueEndpoint != nil && config.isBackgroundTask(lastUserText: request.lastUserText)
+        let critiqueOn = critiqueEndpoint != nil && !skip && control.critique != false
+        let critiqueState = critiqueEndpoint == nil || control.critique == false ? "off" : skip ? "skipped" : "applied"
         if skip { metrics.skippedCritique() }
         var forwarded: [(String, String)] = [("X-Request-Id", logger.requestID ?? "")]
         for name in Self.forwardedHeaderNames { if let v = http.headers[name] { forwarded.append((name, v)) } }
         let plan = PipelinePlan(
-            primary: .init(endpoint: config.primary, upstream: transports.chat(for: config.primary, config: config)),
-            critique: !critiqueOn ? nil : config.critique.map { .init(endpoint: $0, upstream: transports.chat(for: $0, config: config)) },
-            critiquePrompt: config.critiquePrompt,
+            primary: .init(endpoint: primaryEndpoint, upstream: transports.chat(for: primaryEndpoint, config: config)),
+            critique: !critiqueOn ? nil : critiqueEndpoint.map { .init(endpoint: $0, upstream: transports.chat(for: $0, config: config)) },
+            critiquePrompt: prompt,
             critiqueFailure: config.critiqueFailure,
             forwardedHeaders: forwarded,
             maxDraftBytes: config.maxUpstreamResponseBytes,
             showDraft: control.showDraft ?? config.showDraft,
-            rounds: control.rounds ?? config.rounds)
+            rounds: control.rounds ?? rounds)
         let clientModel = request.model ?? config.proxyModelName
         logger.debug("prompt: \(request.lastUserText ?? "")")
         let observer = RequestObserver(logger: logger, metrics: metrics, start: start,

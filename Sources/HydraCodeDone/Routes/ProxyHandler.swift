@@ -15,8 +15,11 @@ public struct ProxyHandler: HTTPHandler {
     struct Transports: Sendable {
         let http: any UpstreamTransport
         let https: any UpstreamTransport
+        func transport(for endpoint: UpstreamEndpoint) -> any UpstreamTransport {
+            endpoint.scheme == .http ? http : https
+        }
         func chat(for endpoint: UpstreamEndpoint, config: AppConfig) -> ChatUpstream {
-            ChatUpstream(transport: endpoint.scheme == .http ? http : https, idleTimeout: config.upstreamTimeout,
+            ChatUpstream(transport: transport(for: endpoint), idleTimeout: config.upstreamTimeout,
                          maxResponseBytes: config.maxUpstreamResponseBytes)
         }
     }
@@ -59,7 +62,7 @@ public struct ProxyHandler: HTTPHandler {
             return HTTPResponse(status: 200, headers: ["Content-Type": "text/plain; version=0.0.4"], text: text)
         case .chat:
             let logger = Logger(level: config.logLevel, requestID: requestID)
-            return await ChatCompletionsRoute(config: config, logger: logger, metrics: metrics, admission: admission, transports: transports)
+            return await ChatCompletionsRoute(config: config, logger: logger, metrics: metrics, admission: admission, transports: transports, registry: registry)
                 .handle(request)
         }
     }
