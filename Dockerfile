@@ -1,14 +1,17 @@
 # HydraCodeDone container image.
 #
-#   docker build -t hydracodedone .                 # compiles inside the official Swift image
-#   docker compose up -d --build                    # same, through docker-compose.yaml
+#   docker build -t hydracodedone .          # compiles inside the official Swift image
+#   docker compose up -d --build             # the same, through docker-compose.yaml
 #
-# The runtime stage takes its binary from the stage named by BINARY_SOURCE:
-#   build     (default) the release binary compiled by the `build` stage below;
-#   prebuilt  a binary built on the host exactly like the build stage and placed at
-#             .build/prebuilt/hydracodedone (this is what `make runtime-check` uses, so the
-#             runtime stage it tests is the one shipped, byte for byte in this file).
-ARG BINARY_SOURCE=build
+# Stages:
+#   build             compiles the release binary (static Swift runtime) in swift:6.3-bookworm
+#   runtime-base      debian:bookworm-slim + Configuration/runtime-packages.txt + a non-root user,
+#                     port, health check and entry point: everything but the binary
+#   runtime-prebuilt  runtime-base + a binary built on the host exactly like the build stage, at
+#                     .build/prebuilt/hydracodedone (`make runtime-check` builds this target)
+#   runtime           runtime-base + the build stage's binary: the default target, what ships
+# The two final stages differ only in where their one COPY takes the binary from, so the
+# runtime that `make runtime-check` tests is the shipped one.
 
 # ---------------------------------------------------------------------------------------------
 FROM swift:6.3-bookworm AS build
@@ -27,14 +30,7 @@ RUN swift build -c release --static-swift-stdlib --product hydracodedone \
  && strip /out/hydracodedone
 
 # ---------------------------------------------------------------------------------------------
-FROM scratch AS prebuilt
-COPY .build/prebuilt/hydracodedone /out/hydracodedone
-
-# ---------------------------------------------------------------------------------------------
-FROM ${BINARY_SOURCE} AS binary
-
-# ---------------------------------------------------------------------------------------------
-FROM debian:bookworm-slim AS runtime
+FROM debian:bookworm-slim AS runtime-base
 # The runtime packages are listed once, in Configuration/runtime-packages.txt.
 COPY Configuration/runtime-packages.txt /tmp/runtime-packages.txt
 RUN apt-get update \
@@ -44,7 +40,6 @@ RUN apt-get update \
  && mkdir -p /app \
  && useradd --no-log-init --uid 10001 --user-group --no-create-home --home-dir /nonexistent \
             --shell /usr/sbin/nologin hydracodedone
-COPY --from=binary /out/hydracodedone /usr/local/bin/hydracodedone
 USER 10001:10001
 # A .env mounted at /app/.env is read too (the environment wins).
 WORKDIR /app
@@ -54,3 +49,11 @@ EXPOSE 3101
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
     CMD ["/usr/local/bin/hydracodedone", "healthcheck"]
 ENTRYPOINT ["/usr/local/bin/hydracodedone"]
+
+# ---------------------------------------------------------------------------------------------
+FROM runtime-base AS runtime-prebuilt
+COPY .build/prebuilt/hydracodedone /usr/local/bin/hydracodedone
+
+# ---------------------------------------------------------------------------------------------
+FROM runtime-base AS runtime
+COPY --from=build /out/hydracodedone /usr/local/bin/hydracodedone

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# make runtime-check — builds the Dockerfile's real runtime stage around a host-built release
-# binary and checks that the container actually works:
+# make runtime-check — builds the Dockerfile's runtime stages around a host-built release binary
+# (target runtime-prebuilt = runtime-base + that binary; the shipped target `runtime` is
+# runtime-base + the build stage's binary) and checks that the container actually works:
 #   /health, a chat completion (JSON and SSE) through the container to a fake upstream on the
 #   host, the image's own HEALTHCHECK, a non-root user, the CA bundle, and no missing library.
 #
@@ -9,7 +10,9 @@
 # exact name and kept for later runs. Network traffic of the checks stays on loopback.
 #
 # Environment: SWIFT (swift), DEBIAN_MIRROR (default: read from apt's sources),
-#              RUNTIME_CHECK_KEEP=1 keeps the temp dir and the container for inspection.
+#              RUNTIME_CHECK_KEEP=1 keeps the temp dir and the container for inspection,
+#              RUNTIME_CHECK_SKIP_BUILD=1 reuses .build/prebuilt/hydracodedone and the release
+#              fake-upstream from an earlier run (for iterating on the image only).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SWIFT=${SWIFT:-swift}
@@ -63,8 +66,8 @@ export CONTAINERS_CONF="$WORK/containers.conf"
 
 # ---------------------------------------------------------------------------------------------
 # Base image: the exact name the runtime stage starts FROM, made locally when absent.
-base=$(awk 'toupper($1)=="FROM" && tolower($3)=="as" && $4=="runtime" {print $2}' Dockerfile)
-[ -n "$base" ] || die "Dockerfile has no 'FROM <image> AS runtime' stage"
+base=$(awk 'toupper($1)=="FROM" && tolower($3)=="as" && $4=="runtime-base" {print $2}' Dockerfile)
+[ -n "$base" ] || die "Dockerfile has no 'FROM <image> AS runtime-base' stage"
 case "$base" in
     */*/*) base_ref=$base ;;
     */*)   base_ref=docker.io/$base ;;
@@ -106,31 +109,40 @@ else
         { tail -n 20 "$WORK/debootstrap.log" >&2; die "debootstrap failed"; }
     rm -rf "$WORK"/rootfs/var/cache/apt/archives/*.deb "$WORK"/rootfs/var/lib/apt/lists/*
     tar -C "$WORK/rootfs" --numeric-owner -c . |
-        podman import --change 'CMD ["/bin/bash"]' - "$base_ref" >/dev/null ||
-        die "podman import failed"
+        podman import --change 'CMD ["/bin/bash"]' - "$base_ref" >/dev/null 2>"$WORK/import.log" ||
+        { cat "$WORK/import.log" >&2; die "podman import failed"; }
     rm -rf "$WORK/rootfs"
 fi
 
 # ---------------------------------------------------------------------------------------------
 # The release binary, built exactly like the Dockerfile's build stage.
-say "swift build -c release --static-swift-stdlib --product hydracodedone"
-"$SWIFT" build -c release --static-swift-stdlib --product hydracodedone >"$WORK/build.log" 2>&1 ||
-    { tail -n 40 "$WORK/build.log" >&2; die "release build failed"; }
-"$SWIFT" build -c release --static-swift-stdlib --product fake-upstream >>"$WORK/build.log" 2>&1 ||
-    { tail -n 40 "$WORK/build.log" >&2; die "fake-upstream build failed"; }
 BIN_DIR=$("$SWIFT" build -c release --static-swift-stdlib --show-bin-path)
-mkdir -p .build/prebuilt
-cp "$BIN_DIR/hydracodedone" .build/prebuilt/hydracodedone
-strip .build/prebuilt/hydracodedone
+if [ "${RUNTIME_CHECK_SKIP_BUILD:-0}" = 1 ] && [ -x .build/prebuilt/hydracodedone ] && [ -x "$BIN_DIR/fake-upstream" ]; then
+    say "RUNTIME_CHECK_SKIP_BUILD=1: reusing .build/prebuilt/hydracodedone"
+else
+    say "swift build -c release --static-swift-stdlib --product hydracodedone"
+    "$SWIFT" build -c release --static-swift-stdlib --product hydracodedone >"$WORK/build.log" 2>&1 ||
+        { tail -n 40 "$WORK/build.log" >&2; die "release build failed"; }
+    "$SWIFT" build -c release --static-swift-stdlib --product fake-upstream >>"$WORK/build.log" 2>&1 ||
+        { tail -n 40 "$WORK/build.log" >&2; die "fake-upstream build failed"; }
+    mkdir -p .build/prebuilt
+    cp "$BIN_DIR/hydracodedone" .build/prebuilt/hydracodedone
+    strip .build/prebuilt/hydracodedone
+fi
 say "binary: $(du -h .build/prebuilt/hydracodedone | cut -f1) stripped; shared libraries on this host:"
 ldd .build/prebuilt/hydracodedone | awk '{print "    " $1}' >&2
 
 # ---------------------------------------------------------------------------------------------
-# The runtime stage, fed with that binary (BINARY_SOURCE=prebuilt).
-say "podman build --target runtime (BINARY_SOURCE=prebuilt)"
+# The runtime stage, fed with that binary.
+say "podman build --target runtime-prebuilt"
+old_image=$(podman image inspect -f '{{.Id}}' "$IMAGE" 2>/dev/null || true)
 podman build --pull=never --network host --format docker \
-    --build-arg BINARY_SOURCE=prebuilt --target runtime -t "$IMAGE" . >"$WORK/podman-build.log" 2>&1 ||
+    --target runtime-prebuilt -t "$IMAGE" . >"$WORK/podman-build.log" 2>&1 ||
     { tail -n 40 "$WORK/podman-build.log" >&2; die "podman build failed"; }
+# The previous run's image is now untagged: drop it (its cached layers stay in use).
+if [ -n "$old_image" ] && [ "$old_image" != "$(podman image inspect -f '{{.Id}}' "$IMAGE")" ]; then
+    podman rmi "$old_image" >/dev/null 2>&1 || true
+fi
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
@@ -157,7 +169,9 @@ podman run -d --name "$CONTAINER" --network host \
     -e OPENAI_BASE_URL="http://$UPSTREAM/v1" -e OPENAI_API_KEY=sk-runtime-check \
     -e PRIMARY_MODEL_NAME=rc-primary -e CRITIQUE_MODEL_NAME=rc-critique \
     -e LOG_LEVEL=INFO -e HEARTBEAT_SECONDS=1 \
-    "$IMAGE" >/dev/null || die "podman run failed"
+    "$IMAGE" >/dev/null 2>"$WORK/podman-run.log" ||
+    { cat "$WORK/podman-run.log" >&2; die "podman run failed"; }
+# (Without systemd podman logs that it cannot schedule periodic health checks; run them below.)
 
 up=0
 for _ in $(seq 150); do
@@ -167,6 +181,8 @@ for _ in $(seq 150); do
 done
 if [ "$up" != 1 ]; then
     podman logs "$CONTAINER" >&2 || true
+    notfound=$(podman run --rm --network none --entrypoint ldd "$IMAGE" /usr/local/bin/hydracodedone 2>&1 | grep 'not found' || true)
+    [ -z "$notfound" ] || say "libraries missing in the image (add their packages to Configuration/runtime-packages.txt):"$'\n'"$notfound"
     die "the container did not answer /health (state: $(podman inspect -f '{{.State.Status}} exit={{.State.ExitCode}}' "$CONTAINER" 2>/dev/null))"
 fi
 
@@ -182,6 +198,7 @@ if [ "$code" = 200 ]; then pass "GET /health -> 200 $(head -c 80 "$WORK/health.j
 
 # 2. non-streamed chat completion through the container: primary draft, critique refines it
 curl -fsS -X DELETE "http://$UPSTREAM/__requests" >/dev/null
+: >"$WORK/chat.json"
 code=$(curl -sS -o "$WORK/chat.json" -w '%{http_code}' --max-time 60 \
     -H 'Content-Type: application/json' "http://127.0.0.1:$PORT/v1/chat/completions" \
     -d '{"model":"hydracodedone","messages":[{"role":"user","content":"Say hi"}]}' || true)
@@ -190,7 +207,7 @@ if why=$(python3 - "$WORK/chat.json" "$WORK/requests.json" "$DRAFT" "$REFINED" "
 import json, sys
 chat_path, req_path, draft, refined, code = sys.argv[1:]
 if code != "200":
-    sys.exit(f"HTTP {code}: {open(chat_path).read()[:300]}")
+    sys.exit(f"HTTP {code or '(no answer)'}: {open(chat_path).read()[:300]}")
 got = json.load(open(chat_path))["choices"][0]["message"]["content"]
 if got != refined:
     sys.exit(f"content {got!r}, expected {refined!r}")
@@ -209,6 +226,7 @@ EOF
 else fail "POST /v1/chat/completions (JSON)" "$why"; fi
 
 # 3. streamed chat completion
+: >"$WORK/stream.txt"
 code=$(curl -sS -N -o "$WORK/stream.txt" -w '%{http_code}' --max-time 60 \
     -H 'Content-Type: application/json' "http://127.0.0.1:$PORT/v1/chat/completions" \
     -d '{"model":"hydracodedone","stream":true,"messages":[{"role":"user","content":"Say hi"}]}' || true)
@@ -217,7 +235,7 @@ import json, sys
 path, refined, code = sys.argv[1:]
 raw = open(path).read()
 if code != "200":
-    sys.exit(f"HTTP {code}: {raw[:300]}")
+    sys.exit(f"HTTP {code or '(no answer)'}: {raw[:300]}")
 datas = [l[6:] for l in raw.splitlines() if l.startswith("data: ")]
 if not datas or datas[-1] != "[DONE]":
     sys.exit(f"stream does not end with data: [DONE]: {raw[-200:]!r}")
@@ -277,6 +295,30 @@ case "$meta" in
     *'"3101/tcp"'*'["/usr/local/bin/hydracodedone"]'*) pass "EXPOSE 3101, ENTRYPOINT the binary, USER $(echo "$meta" | awk '{print $NF}')" ;;
     *) fail "image metadata" "$meta" ;;
 esac
+
+# 9. what was tested is what ships: `runtime` (the last stage, the default target) and
+#    `runtime-prebuilt` both add exactly one COPY of the binary to runtime-base, and the build
+#    stage compiles the binary with the same command as above.
+stage_lines() {  # instructions of one stage, comments and blank lines dropped, one per line
+    awk -v want="$1" '/^[[:space:]]*(#|$)/ {next}
+        toupper($1)=="FROM" { cur = (tolower($3)=="as") ? $4 : "" }
+        cur==want { print }' Dockerfile
+}
+last_stage=$(awk 'toupper($1)=="FROM" && tolower($3)=="as" {s=$4} END {print s}' Dockerfile)
+shipped=$(stage_lines runtime); tested=$(stage_lines runtime-prebuilt)
+if [ "$last_stage" != runtime ]; then
+    fail "Dockerfile" "the last (default) stage is '$last_stage', not runtime"
+elif [ "$(printf '%s\n' "$shipped" | sed -n 1p)" != "FROM runtime-base AS runtime" ] ||
+     [ "$(printf '%s\n' "$shipped" | sed -n '2,$p')" != "COPY --from=build /out/hydracodedone /usr/local/bin/hydracodedone" ]; then
+    fail "Dockerfile" "stage runtime is not runtime-base + the build stage's binary: $(printf '%s' "$shipped" | tr '\n' ';')"
+elif [ "$(printf '%s\n' "$tested" | sed -n 1p)" != "FROM runtime-base AS runtime-prebuilt" ] ||
+     [ "$(printf '%s\n' "$tested" | sed -n '2,$p')" != "COPY .build/prebuilt/hydracodedone /usr/local/bin/hydracodedone" ]; then
+    fail "Dockerfile" "stage runtime-prebuilt is not runtime-base + the host binary: $(printf '%s' "$tested" | tr '\n' ';')"
+elif ! grep -q 'swift build -c release --static-swift-stdlib --product hydracodedone' Dockerfile; then
+    fail "Dockerfile" "the build stage no longer runs 'swift build -c release --static-swift-stdlib --product hydracodedone'"
+else
+    pass "shipped target 'runtime' = the tested runtime-base + the build stage's binary"
+fi
 
 if [ "$FAILED" -gt 0 ]; then
     say "container log (last 30 lines):"
