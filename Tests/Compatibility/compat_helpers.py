@@ -24,7 +24,7 @@ CRITIQUE_USAGE = {"prompt_tokens": 29, "completion_tokens": 5, "total_tokens": 3
 SUMMED_USAGE = {k: PRIMARY_USAGE[k] + CRITIQUE_USAGE[k] for k in PRIMARY_USAGE}
 
 # Client timeouts: generous for a debug build on 2 busy cores, small enough to fail fast.
-TIMEOUT = 20.0
+TIMEOUT = 10.0
 
 
 def standard_scripts(fake, **primary_extra: Any) -> None:

@@ -27,16 +27,9 @@ from compat_helpers import CRITIQUE, CRITIQUE_PROMPT, PRIMARY, PROXY_KEY, UPSTRE
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 
-# Every variable the proxy reads: cleared from the inherited environment so the developer's or
-# CI's own settings cannot change what the tests see.
-PROXY_VARIABLES = [
-    "HOST", "PORT", "OPENAI_BASE_URL", "OPENAI_API_KEY", "PRIMARY_MODEL_NAME", "CRITIQUE_MODEL_NAME",
-    "CRITIQUE_SYSTEM_PROMPT", "LOG_LEVEL", "PROXY_MODEL_NAME", "PROXY_API_KEY", "PRIMARY_BASE_URL",
-    "PRIMARY_API_KEY", "CRITIQUE_BASE_URL", "CRITIQUE_API_KEY", "UPSTREAM_TIMEOUT_SECONDS",
-    "HEARTBEAT_SECONDS", "CRITIQUE_FAILURE", "CRITIQUE_SKIP_PATTERNS", "MAX_REQUEST_BYTES",
-    "HEADER_TIMEOUT_SECONDS", "IDLE_TIMEOUT_SECONDS", "MAX_CONNECTIONS", "GRACEFUL_SHUTDOWN_SECONDS",
-    "MAX_CONCURRENT_REQUESTS", "MAX_QUEUED_REQUESTS",
-]
+# The proxy gets a minimal environment: only these are inherited, so a developer's or CI's own
+# settings (any variable the proxy reads, now or later) cannot change what the tests see.
+INHERITED_VARIABLES = ["PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "TZ", "SWIFT_BACKTRACE", "LD_LIBRARY_PATH"]
 
 START_TIMEOUT = 20.0
 
@@ -52,7 +45,7 @@ os.environ["LANGSMITH_TRACING"] = "false"
 
 def bin_dir() -> pathlib.Path:
     configured = os.environ.get("BIN_DIR")
-    return pathlib.Path(configured) if configured else REPO_ROOT / ".build" / "debug"
+    return pathlib.Path(configured).resolve() if configured else REPO_ROOT / ".build" / "debug"
 
 
 def binary(name: str) -> str:
@@ -158,7 +151,7 @@ class Proxy:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.v1 = self.url + "/v1"
-        env = {k: v for k, v in os.environ.items() if k not in PROXY_VARIABLES}
+        env = {k: os.environ[k] for k in INHERITED_VARIABLES if k in os.environ}
         env.update({
             "HOST": "127.0.0.1",
             "PORT": str(self.port),

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 
@@ -39,7 +41,6 @@ def post(proxy, content, stream):
         sse = SSEStream(raw)
         sse.assert_well_formed()
         return sse.content()
-    import json
     return json.loads(raw)["choices"][0]["message"]["content"]
 
 

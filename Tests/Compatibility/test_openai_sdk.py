@@ -163,7 +163,7 @@ def test_with_raw_response_headers(proxy, fake):
     rid = raw.headers.get("x-request-id")
     assert rid, f"no X-Request-Id header: {dict(raw.headers)}"
     assert raw.headers.get("content-type", "").startswith("application/json")
-    assert raw.headers.get("x-hydra-critique") is None, "x-hydra-critique set although the critique worked"
+    assert raw.headers.get("x-hydra-critique") != "fallback", "fallback reported although the critique worked"
     assert raw.parse().choices[0].message.content == FINAL
 
     raw2 = c.chat.completions.with_raw_response.create(model="hydracodedone", messages=USER, stream=True)
@@ -456,10 +456,24 @@ def test_primary_reset_mid_stream_raises(proxy, fake):
 
     with pytest.raises(openai.APIError):
         run_with_deadline(run)
+    assert not fake.requests_for(CRITIQUE), "critique ran on a truncated draft"
+
+
+def test_primary_connection_reset_is_a_server_error(proxy, fake):
+    # `mid_stream` only applies to streamed upstream requests; `before_headers` to both.
+    fake.script(PRIMARY, reset="before_headers")
+    fake.script(CRITIQUE, content=FINAL)
     with pytest.raises(openai.APIStatusError) as e:
         client(proxy).chat.completions.create(model="hydracodedone", messages=USER)
     assert e.value.status_code >= 500
-    assert not fake.requests_for(CRITIQUE), "critique ran on a truncated draft"
+    assert set(e.value.body) >= {"message", "type"}, e.value.body
+
+    def run():
+        return collect(client(proxy).chat.completions.create(model="hydracodedone", messages=USER, stream=True))
+
+    with pytest.raises(openai.APIError):
+        run_with_deadline(run)
+    assert not fake.requests_for(CRITIQUE), "critique ran without a draft"
 
 
 def test_async_in_stream_error_raises(error_proxy, fake):

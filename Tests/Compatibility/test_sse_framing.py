@@ -92,20 +92,22 @@ def test_curl_stream_framing(proxy, fake):
 
 
 def test_curl_large_body_with_expect_100_continue(proxy, fake):
-    """curl sends `Expect: 100-continue` for bodies over 1 KiB; the proxy must not stall on it."""
+    """Clients such as curl send `Expect: 100-continue` with large bodies; the proxy must answer it."""
     standard_scripts(fake)
     long_text = "Please review this code.\n" + ("x = 1  # ünïcode ✓\n" * 400)
     body = chat_body(long_text, stream=True)
-    start = time.monotonic()
-    p = curl(["-H", "Content-Type: application/json", "--data-binary", json.dumps(body),
+    # Older curls send the header on their own only past 1 MiB: ask for it explicitly.
+    p = curl(["-v", "-H", "Content-Type: application/json", "-H", "Expect: 100-continue",
+              "--data-binary", json.dumps(body),
               proxy.v1 + "/chat/completions"])
-    elapsed = time.monotonic() - start
     assert p.returncode == 0, p.stderr.decode()
+    verbose = p.stderr.decode(errors="replace")
+    assert "> Expect: 100-continue" in verbose, "curl did not send Expect: 100-continue"
+    # Without an interim 100 Continue curl stalls for a second before sending the body.
+    assert "< HTTP/1.1 100 Continue" in verbose, "no interim 100 Continue before the body"
     sse = SSEStream(p.stdout)
     sse.assert_well_formed()
     assert sse.content() == FINAL
-    # curl waits 1 s for a 100 Continue that never comes; the proxy should answer it at once.
-    assert elapsed < 1.0, f"took {elapsed:.2f}s: Expect: 100-continue not answered promptly?"
     recorded = fake.requests_for(PRIMARY)
     assert recorded and recorded[0]["body"]["messages"][0]["content"] == long_text
 
@@ -149,19 +151,22 @@ def test_heartbeat_comments_before_slow_first_token(proxy, fake):
                         events.append((time.monotonic() - start, line.decode().rstrip("\r")))
 
     run_with_deadline(run)
-    first_content = next(i for i, (_, line) in enumerate(events)
-                         if line.startswith("data: {") and '"content"' in line
-                         and json.loads(line[6:])["choices"] and json.loads(line[6:])["choices"][0]["delta"].get("content"))
+    def has_content(line: str) -> bool:
+        if not line.startswith("data: {"):
+            return False
+        choices = json.loads(line[6:]).get("choices") or []
+        return bool(choices and choices[0].get("delta", {}).get("content"))
+
+    first_content = next((i for i, (_, line) in enumerate(events) if has_content(line)), None)
+    assert first_content is not None, f"no content delta at all: {events}"
     keepalives = [(t, line) for t, line in events[:first_content] if line.startswith(":")]
     assert keepalives, f"no ':' comment before the first content: {events[:first_content + 1]}"
     assert any("keep-alive" in line for _, line in keepalives), keepalives
     assert keepalives[0][0] < 2.4, f"first keep-alive only after {keepalives[0][0]:.2f}s (HEARTBEAT_SECONDS=1)"
-    sse_raw = "\n".join(line + "\n" for _, line in events).encode()
     data = [line for _, line in events if line.startswith("data: ")]
     assert data[-1] == "data: [DONE]" and data.count("data: [DONE]") == 1
     assert "".join(json.loads(d[6:])["choices"][0]["delta"].get("content") or ""
                    for d in data[:-1] if json.loads(d[6:])["choices"]) == FINAL
-    assert sse_raw  # kept for debugging output on failure
 
 
 def test_in_stream_error_is_an_error_event_then_done(error_proxy, fake):
