@@ -63,12 +63,12 @@ llama_start "$LLAMA_PORT" "$LLAMA_LOG" || exit 1
 # The other port could have been taken while we were setting up.
 require_free_port "$PROXY_PORT" "the demo proxy (DEMO_PORT)" || exit 1
 
-# The proxy runs in .work/demo so that a .env in the repo root (your own upstream) is not used.
+# The proxy runs in .work/demo with a clean environment, so neither a .env in the repo root (your
+# own upstream) nor variables exported in this shell change the demo.
 # Its log (stderr, one line per event) goes straight to this terminal.
 (
     cd "$WORK" &&
-    exec env -u PRIMARY_BASE_URL -u PRIMARY_API_KEY -u CRITIQUE_BASE_URL -u CRITIQUE_API_KEY \
-        -u PROXY_API_KEY -u CRITIQUE_SKIP_PATTERNS \
+    exec env -i PATH="$PATH" HOME="${HOME:-/}" LANG=C.UTF-8 \
         HOST=127.0.0.1 PORT="$PROXY_PORT" \
         OPENAI_BASE_URL="http://127.0.0.1:$LLAMA_PORT/v1" OPENAI_API_KEY="not-needed" \
         PRIMARY_MODEL_NAME="$LLAMA_MODEL_ALIAS" CRITIQUE_MODEL_NAME="$LLAMA_MODEL_ALIAS" \

@@ -2,7 +2,7 @@
 # `make e2e`: the proxy in front of a real LLM server (llama.cpp + Gemma 3 270M, both from PyPI),
 # exercised with the official openai SDK by Tests/E2E/test_llama_e2e.py.
 #
-# Environment: LLAMA_PORT (8090), E2E_PROXY_PORT (3190), SWIFT (swift).
+# Environment: LLAMA_PORT (8090), E2E_PROXY_PORT (default: a free port), SWIFT (swift).
 # The first run compiles llama.cpp (~20 min on 2 cores); later runs take about a minute.
 set -uo pipefail
 
@@ -12,7 +12,7 @@ cd "$ROOT" || exit 1
 source scripts/llama-server.sh
 
 LLAMA_PORT="${LLAMA_PORT:-8090}"
-PROXY_PORT="${E2E_PROXY_PORT:-3190}"
+PROXY_PORT="${E2E_PROXY_PORT:-$(free_port)}"
 PROXY_MODEL_NAME="hydracodedone"
 CRITIQUE_PROMPT="Improve the previous answer. Reply with the improved answer only."
 WORK="$ROOT/.work/e2e"
@@ -25,14 +25,25 @@ rm -f "$PROXY_LOG" "$PYTEST_OUT" "$FIGURES"
 PROXY_PID=""
 T0=$SECONDS
 
+PROXY_STOP=""
 cleanup() {
     trap - EXIT INT TERM
-    if [ -n "$PROXY_PID" ] && kill -0 "$PROXY_PID" 2>/dev/null; then
-        kill -TERM "$PROXY_PID" 2>/dev/null
-        for _ in $(seq 1 50); do kill -0 "$PROXY_PID" 2>/dev/null || break; sleep 0.2; done
-        kill -KILL "$PROXY_PID" 2>/dev/null
+    if [ -n "$PROXY_PID" ]; then
+        if kill -0 "$PROXY_PID" 2>/dev/null; then
+            local t=$SECONDS
+            kill -TERM "$PROXY_PID" 2>/dev/null
+            for _ in $(seq 1 50); do kill -0 "$PROXY_PID" 2>/dev/null || break; sleep 0.2; done
+            if kill -KILL "$PROXY_PID" 2>/dev/null; then
+                PROXY_STOP="did NOT exit within 10 s of SIGTERM (killed)"
+            else
+                PROXY_STOP="exited $((SECONDS - t)) s after SIGTERM"
+            fi
+        else
+            PROXY_STOP="had already exited before the end (crash?)"
+        fi
+        wait "$PROXY_PID" 2>/dev/null
+        PROXY_PID=""
     fi
-    [ -n "$PROXY_PID" ] && wait "$PROXY_PID" 2>/dev/null
     llama_stop
 }
 trap cleanup EXIT
@@ -57,16 +68,16 @@ T_LLAMA=$SECONDS
 llama_start "$LLAMA_PORT" "$LLAMA_LOG" || exit 1
 LLAMA_START_S=$((SECONDS - T_LLAMA))
 
-# The proxy runs in .work/e2e so that a developer's .env in the repo root cannot change the test.
+# The proxy runs in .work/e2e with a clean environment: a .env in the repo root or variables
+# exported in this shell (PRIMARY_BASE_URL, PIPELINES_FILE, ...) cannot change the test.
 (
     cd "$WORK" &&
-    exec env -u PRIMARY_BASE_URL -u PRIMARY_API_KEY -u CRITIQUE_BASE_URL -u CRITIQUE_API_KEY \
-        -u PROXY_API_KEY -u CRITIQUE_SKIP_PATTERNS -u CRITIQUE_FAILURE \
+    exec env -i PATH="$PATH" HOME="${HOME:-/}" LANG=C.UTF-8 \
         HOST=127.0.0.1 PORT="$PROXY_PORT" \
         OPENAI_BASE_URL="http://127.0.0.1:$LLAMA_PORT/v1" OPENAI_API_KEY="not-needed" \
         PRIMARY_MODEL_NAME="$LLAMA_MODEL_ALIAS" CRITIQUE_MODEL_NAME="$LLAMA_MODEL_ALIAS" \
         CRITIQUE_SYSTEM_PROMPT="$CRITIQUE_PROMPT" PROXY_MODEL_NAME="$PROXY_MODEL_NAME" \
-        LOG_LEVEL=INFO HEARTBEAT_SECONDS=2 \
+        LOG_LEVEL=INFO \
         "$PROXY_BIN"
 ) 2>"$PROXY_LOG" &
 PROXY_PID=$!
@@ -97,19 +108,22 @@ TESTS_S=$((SECONDS - T_TESTS))
 
 cleanup
 
+row() { printf '%-34s%s\n' "$1:" "$2"; }
 echo
 echo "=== e2e summary ==="
-echo "set-up (venv + model):    $((T_LLAMA - T_SETUP)) s"
-echo "llama server start:       ${LLAMA_START_S} s"
-echo "tests:                    ${TESTS_S} s"
-echo "total:                    $((SECONDS - T0)) s"
+[ "$RC" -eq 124 ] && echo "pytest TIMED OUT after 1200 s"
+row "set-up (venv + model)" "$((T_LLAMA - T_SETUP)) s"
+row "llama server start" "${LLAMA_START_S} s"
+row "tests" "${TESTS_S} s"
+row "total" "$((SECONDS - T0)) s"
 [ -f "$FIGURES" ] && cat "$FIGURES"
-if grep -q "Traceback\|Fatal error\|fatalError" "$PROXY_LOG" 2>/dev/null; then
-    echo "proxy log has a crash trace: $PROXY_LOG"
-    RC=${RC:-1}; [ "$RC" -eq 0 ] && RC=1
+row "proxy shutdown" "$PROXY_STOP"
+case "$PROXY_STOP" in exited*) ;; *) RC=1 ;; esac
+if grep -q "Fatal error\|Crash\|Backtrace" "$PROXY_LOG" 2>/dev/null; then
+    echo "the proxy log has a crash trace: .work/e2e/proxy.log"
+    RC=1
 fi
 echo "logs: .work/e2e/ (proxy.log, llama-server.log, pytest.out)"
-[ "$RC" -eq 124 ] && echo "e2e: pytest timed out after 1200 s"
 # The last line is pytest's own summary line.
 SUMMARY_LINE="$(grep -E '^=+ .*(passed|failed|error|no tests ran).* in [0-9.]+s' "$PYTEST_OUT" | tail -n 1)"
 echo "${SUMMARY_LINE:-$(tail -n 1 "$PYTEST_OUT")}"

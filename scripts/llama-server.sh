@@ -13,11 +13,12 @@
 #   llama_setup && llama_start 8090 .work/llama.log   # sets LLAMA_PID; llama_stop stops it
 #
 # Environment: LLAMA_PORT (8090), LLAMA_MODEL_ALIAS (gemma-3-270m), LLAMA_N_CTX (2048),
-# LLAMA_START_TIMEOUT (120 s), PYTHON (python3).
+# LLAMA_START_TIMEOUT (120 s), LLAMA_BATCH_THREADS (1: prompt-processing threads), PYTHON (python3).
 #
-# Notes measured on a 2-core box: 1 generation thread is fastest (~45 tok/s; 2 threads fell to
-# 2-9 tok/s); logits_all=true costs 2.8-4.3 GB RSS; interrupt_requests=true lets a second request
-# truncate a running stream. The Gemma file has no chat template, hence --chat_format gemma.
+# Measured on a 2-core box: 1 generation thread is fastest (~45 tok/s; 2 threads fell to
+# 2-9 tok/s); 1 prompt thread was steadier than the default 2 on a busy box (500-token prompt:
+# 1.4-4.6 s vs 1.0-8.7 s); logits_all=true costs 2.8-4.3 GB RSS; interrupt_requests=true lets a
+# second request truncate a running stream. The Gemma file has no chat template: --chat_format gemma.
 
 LLAMA_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 LLAMA_VENV="$LLAMA_ROOT/.venv-e2e"
@@ -27,6 +28,7 @@ LLAMA_MODEL_FILE="$LLAMA_MODEL_DIR/gemma-3-270m-q4_k_m.gguf"
 : "${LLAMA_MODEL_ALIAS:=gemma-3-270m}"
 : "${LLAMA_N_CTX:=2048}"
 : "${LLAMA_START_TIMEOUT:=120}"
+: "${LLAMA_BATCH_THREADS:=1}"
 LLAMA_PID=""
 
 _llama_say() { echo "llama-server: $*" >&2; }
@@ -36,10 +38,16 @@ port_in_use() {
     (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
+# A TCP port that is free on 127.0.0.1 right now (the kernel's choice).
+free_port() {
+    "${PYTHON:-python3}" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
 # One line naming what holds PORT, when ss can tell.
 _port_owner() {
     command -v ss >/dev/null 2>&1 || return 0
-    ss -Hltnp "sport = :$1" 2>/dev/null | grep -o 'users:(([^)]*' | head -1 | sed 's/users:((/ by /'
+    ss -Hltnp "sport = :$1" 2>/dev/null | head -1 |
+        sed -n 's/.*users:(("\([^"]*\)",pid=\([0-9]*\).*/ (held by \1, pid \2)/p'
 }
 
 # Exits non-zero with one clear line when PORT is taken. $2: what we wanted to start there.
@@ -78,8 +86,8 @@ llama_setup_venv() {
     command -v cmake >/dev/null 2>&1 || missing="$missing cmake"
     command -v c++ >/dev/null 2>&1 || command -v g++ >/dev/null 2>&1 || missing="$missing g++"
     _llama_say "setting up .venv-e2e from Tests/E2E/requirements.txt."
-    _llama_say "the FIRST run compiles llama.cpp from source (llama-cpp-python): about 20 minutes on 2 cores."
-    _llama_say "later runs reuse pip's wheel cache and the venv, and start in seconds."
+    _llama_say "the FIRST run on a machine compiles llama.cpp (llama-cpp-python): about 20 minutes on 2 cores."
+    _llama_say "later runs reuse the venv (or pip's wheel cache) and start in seconds."
     if [ -n "$missing" ]; then
         _llama_say "warning: not found:$missing — compiling llama.cpp needs them (Debian: apt-get install cmake g++)."
     fi
@@ -134,7 +142,7 @@ llama_start() {
         --host 127.0.0.1 --port "$port" \
         --chat_format gemma \
         --n_ctx "$LLAMA_N_CTX" \
-        --n_threads 1 \
+        --n_threads 1 --n_threads_batch "$LLAMA_BATCH_THREADS" \
         --logits_all false \
         --interrupt_requests false \
         >"$log" 2>&1 &

@@ -31,6 +31,7 @@ public enum FakeUpstreamCommand {
                 sources.append(source)
             }
             for await _ in stop { break }
+            withExtendedLifetime(sources) {}
             await fake.shutdown()
             return 0
         } catch {

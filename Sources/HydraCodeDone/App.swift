@@ -60,8 +60,10 @@ public enum App {
             await server.shutdown(grace: config.gracefulShutdown)
             serving.cancel()
             logger.info("stopped")
-            return 0
+            break
         }
+        // The signal sources must outlive the loop: released early, they would stop delivering.
+        withExtendedLifetime(signals) {}
         return 0
     }
 }

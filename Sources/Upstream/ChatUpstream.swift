@@ -116,15 +116,18 @@ actor StreamState {
     private var queue: [String] = []
     private var done = false
     private var sawFinish = false
+    private var sawEvent = false
 
     func next(_ body: any UpstreamBody) async throws(UpstreamError) -> JSONObject? {
         while true {
             if done { return nil }
             if !queue.isEmpty {
                 let data = queue.removeFirst()
+                sawEvent = true
                 if data.trimming(" \t\r\n") == "[DONE]" {
                     done = true
-                    await body.cancel() // returns the connection only if the body ended; else closes it
+                    // Off the critical path: the next stage must not wait for the body's tail.
+                    Task { [body] in await body.drain() }
                     return nil
                 }
                 guard case .object(let chunk)? = try? JSONParser.parse(data) else {
@@ -145,6 +148,9 @@ actor StreamState {
                 // A stream that stops without [DONE] and without a finish is cut off (llama.cpp
                 // answers a context overflow with an empty 200): never pass that off as complete.
                 if sawFinish { return nil }
+                if !sawEvent {
+                    throw .truncated("the upstream sent an empty event stream (llama.cpp does this when the prompt exceeds its context length)")
+                }
                 throw .truncated(decoder.hasPartialEvent ? "stream ended mid-event" : "stream ended without [DONE]")
             }
             do {

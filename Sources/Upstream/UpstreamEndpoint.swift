@@ -47,6 +47,7 @@ public struct UpstreamEndpoint: Sendable, Equatable {
             host = String(authority[..<colon])
             port = p
         }
+        guard !host.isEmpty, host != "[]" else { throw EndpointError("has no valid host") }
         while path.hasSuffix("/") { path.removeLast() }
         if path.hasSuffix("/chat/completions") {
             self.chatPath = path

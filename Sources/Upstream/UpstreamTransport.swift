@@ -39,6 +39,13 @@ public protocol UpstreamBody: Sendable {
     /// The next piece, or nil at the end of the body.
     func next() async throws(UpstreamError) -> [UInt8]?
     func cancel() async
+    /// The consumer has all it wants (an event stream's `[DONE]`): read what is left of the body
+    /// briefly so the connection can be reused; close it if that does not finish quickly.
+    func drain() async
+}
+
+extension UpstreamBody {
+    public func drain() async { await cancel() }
 }
 
 extension UpstreamBody {

@@ -36,7 +36,8 @@ public struct RequestHeadParser: Sendable {
         while true {
             if cursor - start > maxHeaderBytes { return .failure(.headersTooLarge) }
             guard let end = findLF(buf, from: cursor, limit: start + maxHeaderBytes + 2) else {
-                return buf.count - start >= maxHeaderBytes ? .failure(.headersTooLarge) : .incomplete
+                // +2: the search above may still find a head ending exactly at the limit.
+                return buf.count - start >= maxHeaderBytes + 2 ? .failure(.headersTooLarge) : .incomplete
             }
             let contentEnd = end > cursor && buf[end - 1] == 0x0D ? end - 1 : end
             if contentEnd == cursor { cursor = end + 1; break }

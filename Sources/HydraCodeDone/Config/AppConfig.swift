@@ -167,7 +167,7 @@ public struct AppConfig: Sendable {
             let p = piece.trimmingCharacters(in: .whitespaces)
             guard !p.isEmpty else { continue }
             do {
-                result.append(SkipPattern(source: p, regex: try NSRegularExpression(pattern: p, options: [.anchorsMatchLines])))
+                result.append(SkipPattern(source: p, regex: try NSRegularExpression(pattern: p)))
             } catch {
                 throw Invalid(variable: "CRITIQUE_SKIP_PATTERNS", problem: "has an invalid regular expression '\(p)'")
             }

@@ -30,7 +30,7 @@ public enum DotEnv {
             var keyStart = i
             skip { $0 != "=" && $0 != "\n" && $0 != " " && $0 != "\t" }
             var key = String(String.UnicodeScalarView(chars[keyStart..<i]))
-            if key == "export" {
+            if key == "export", i < chars.count, chars[i] == " " || chars[i] == "\t" {
                 skip { $0 == " " || $0 == "\t" }
                 keyStart = i
                 skip { $0 != "=" && $0 != "\n" && $0 != " " && $0 != "\t" }

@@ -59,7 +59,8 @@ struct ChatCompletionsRoute {
         let critiqueOn = critiqueEndpoint != nil && !skip && control.critique != false
         let critiqueState = critiqueEndpoint == nil || control.critique == false ? "off" : skip ? "skipped" : "applied"
         if skip { metrics.skippedCritique() }
-        var forwarded: [(String, String)] = [("X-Request-Id", logger.requestID ?? "")]
+        // Our request id stays here: llama.cpp's server rejects any X-Request-Id that is not a UUID.
+        var forwarded: [(String, String)] = []
         for name in Self.forwardedHeaderNames { if let v = http.headers[name] { forwarded.append((name, v)) } }
         let plan = PipelinePlan(
             primary: .init(endpoint: primaryEndpoint, upstream: transports.chat(for: primaryEndpoint, config: config)),
@@ -146,8 +147,9 @@ final class RequestObserver: PipelineObserver {
     func done(status: Int, extra: String) {
         let total = ContinuousClock.now - start
         metrics.observe(.total, total)
-        let stages = timings.withLock { $0.joined(separator: " ") }
-        logger.info("done status=\(status) \(summary) \(stages) total_ms=\(Self.ms(total)) \(extra)")
+        let stages = timings.withLock { $0 }
+        let parts = ["done status=\(status)", summary] + stages + ["total_ms=\(Self.ms(total))", extra]
+        logger.info(parts.filter { !$0.isEmpty }.joined(separator: " "))
     }
 
     static func ms(_ d: Duration) -> String {

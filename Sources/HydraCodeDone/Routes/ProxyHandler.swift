@@ -47,8 +47,11 @@ public struct ProxyHandler: HTTPHandler {
     }
 
     private func authorized(_ request: HTTPRequest, key: String) -> Bool {
-        guard let header = request.headers["Authorization"] else { return false }
-        return ConstantTime.equals(header, "Bearer \(key)")
+        // The scheme is case-insensitive (RFC 9110 §11.1); only the token is secret.
+        guard let header = request.headers["Authorization"], let space = header.firstIndex(of: " "),
+              header[..<space].lowercased() == "bearer" else { return false }
+        let token = header[header.index(after: space)...].drop(while: { $0 == " " })
+        return ConstantTime.equals(String(token), key)
     }
 
     private func serve(_ route: Route, _ request: HTTPRequest, config: AppConfig, requestID: String) async -> HTTPResponse {

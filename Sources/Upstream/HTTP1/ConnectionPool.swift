@@ -9,6 +9,12 @@ final class ConnectionPool: Sendable {
 
     init(maxIdlePerHost: Int = 256) { self.maxIdlePerHost = maxIdlePerHost }
 
+    deinit {
+        idle.withLock { pool in
+            for socket in pool.values.joined() { socket.close() }
+        }
+    }
+
     /// A pooled connection that still looks open, if any.
     func take(_ key: String) -> AsyncSocket? {
         while let socket = idle.withLock({ $0[key]?.popLast() }) {

@@ -73,8 +73,22 @@ actor HTTP1BodyReader: UpstreamBody {
 
     func cancel() { finish(reuse: false) }
 
+    /// Servers usually send the chunked terminator right after `[DONE]`, often in a separate write.
+    func drain() async {
+        drainDeadline = ContinuousClock.now.advanced(by: .milliseconds(250))
+        var budget = 64 * 1024
+        while socket != nil {
+            guard let piece = try? await next() else { break }
+            budget -= piece.count
+            if budget < 0 { finish(reuse: false) }
+        }
+        finish(reuse: false)
+    }
+
+    private var drainDeadline: ContinuousClock.Instant?
+
     private func read(_ socket: AsyncSocket, eofIsError: Bool) async throws -> [UInt8] {
-        let bytes = try await socket.read(deadline: ContinuousClock.now.advanced(by: idleTimeout))
+        let bytes = try await socket.read(deadline: drainDeadline ?? ContinuousClock.now.advanced(by: idleTimeout))
         if bytes.isEmpty, eofIsError { throw UpstreamError.truncated("connection closed mid-body") }
         return bytes
     }

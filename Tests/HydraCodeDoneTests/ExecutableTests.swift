@@ -1,0 +1,138 @@
+import FakeUpstream
+import Foundation
+import XCTest
+
+/// The built `hydracodedone` executable as a user runs it.
+final class ExecutableTests: XCTestCase {
+    /// Next to the test bundle in the build directory (`swift build --build-tests` builds both).
+    static var binary: URL? {
+        let candidates = [
+            URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("hydracodedone"),
+            Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("hydracodedone"),
+            URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(".build/debug/hydracodedone"),
+        ]
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) }
+    }
+
+    struct Run {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    /// Runs the binary with exactly `environment` (plus PATH) and no .env file.
+    func run(_ arguments: [String], environment: [String: String], timeout: Double = 20) throws -> Run {
+        let binary = try XCTUnwrap(Self.binary, "the hydracodedone executable was not built next to the tests")
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = arguments
+        var env = environment
+        env["PATH"] = ProcessInfo.processInfo.environment["PATH"]
+        env["ENV_FILE"] = ProxyFixture.missingEnvFile
+        process.environment = env
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let deadline = now() + timeout
+        while process.isRunning, now() < deadline { usleep(10_000) }
+        if process.isRunning { process.terminate(); XCTFail("\(arguments) did not exit within \(timeout) s") }
+        process.waitUntilExit()
+        return Run(status: process.terminationStatus,
+                   stdout: String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self),
+                   stderr: String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
+    }
+
+    func testInvalidConfigurationExitsNonZeroWithOneLineNamingTheVariable() throws {
+        let cases: [([String: String], String)] = [
+            ([:], "PRIMARY_MODEL_NAME"),
+            (["PRIMARY_MODEL_NAME": "m", "PORT": "eighty"], "PORT"),
+            (["PRIMARY_MODEL_NAME": "m", "LOG_LEVEL": "chatty"], "LOG_LEVEL"),
+            (["PRIMARY_MODEL_NAME": "m", "OPENAI_BASE_URL": "localhost:11434"], "OPENAI_BASE_URL"),
+            (["PRIMARY_MODEL_NAME": "m", "CRITIQUE_FAILURE": "retry"], "CRITIQUE_FAILURE"),
+            (["PRIMARY_MODEL_NAME": "m", "HEARTBEAT_SECONDS": "0"], "HEARTBEAT_SECONDS"),
+            (["PRIMARY_MODEL_NAME": "m", "MAX_CONNECTIONS": "many"], "MAX_CONNECTIONS"),
+        ]
+        for (env, variable) in cases {
+            let r = try run([], environment: env)
+            XCTAssertNotEqual(r.status, 0, variable)
+            let lines = r.stderr.split(separator: "\n")
+            XCTAssertEqual(lines.count, 1, "\(variable): \(r.stderr)")
+            XCTAssertTrue(lines.first?.contains(variable) ?? false, "\(variable) not named: \(r.stderr)")
+            XCTAssertTrue(r.stdout.isEmpty, r.stdout)
+        }
+    }
+
+    func testVersionAndHelp() throws {
+        let version = try run(["--version"], environment: [:])
+        XCTAssertEqual(version.status, 0)
+        XCTAssertTrue(version.stdout.hasPrefix("hydracodedone "), version.stdout)
+        let help = try run(["--help"], environment: [:])
+        XCTAssertEqual(help.status, 0)
+        for word in ["check-config", "healthcheck", ".env"] { XCTAssertTrue(help.stdout.contains(word), word) }
+        let unknown = try run(["frobnicate"], environment: [:])
+        XCTAssertNotEqual(unknown.status, 0)
+        XCTAssertTrue(unknown.stderr.contains("frobnicate"))
+    }
+
+    /// The real process: starts on the configured port, answers, drains on SIGTERM and exits 0.
+    func testServesAndStopsOnSIGTERM() throws {
+        let fake = try FakeUpstream()
+        fake.start()
+        defer { blocking { await fake.shutdown() } }
+        let binary = try XCTUnwrap(Self.binary)
+        let process = Process()
+        process.executableURL = binary
+        process.environment = ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "", "ENV_FILE": ProxyFixture.missingEnvFile,
+                               "HOST": "127.0.0.1", "PORT": "0", "OPENAI_BASE_URL": fake.baseURL,
+                               "PRIMARY_MODEL_NAME": "primary", "CRITIQUE_MODEL_NAME": "critique", "LOG_LEVEL": "INFO"]
+        let err = Pipe()
+        let logged = Locked("")
+        err.fileHandleForReading.readabilityHandler = { handle in
+            let data = handle.availableData
+            let text = String(decoding: data, as: UTF8.self)
+            logged.set(logged.value + text)
+        }
+        process.standardError = err
+        process.standardOutput = Pipe()
+        try process.run()
+        defer { if process.isRunning { process.terminate() } }
+
+        // PORT=0: the startup line says which port the kernel gave.
+        var port = 0
+        let listening = eventually(timeout: 10) {
+            guard let line = logged.value.split(separator: "\n").first(where: { $0.contains("listening on 127.0.0.1:") }),
+                  let p = line.split(separator: ":").last.flatMap({ Int($0) }) else { return false }
+            port = p
+            return true
+        }
+        XCTAssertTrue(listening, "no startup line: \(logged.value)")
+        var response: RawResponse?
+        let started = eventually(timeout: 5) {
+            guard let c = try? RawClient(port: UInt16(port)) else { return false }
+            response = try? c.exchange("GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            return response != nil
+        }
+        XCTAssertTrue(started, "the server never answered on port \(port)")
+        XCTAssertEqual(response?.status, 200)
+        let c = try RawClient(port: UInt16(port))
+        let body = ProxyFixture.chatBody()
+        let chat = try c.exchange("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
+        XCTAssertEqual(chat.status, 200)
+        XCTAssertEqual(fake.stats.requests, 2)
+
+        kill(process.processIdentifier, SIGTERM)
+        XCTAssertTrue(eventually(timeout: 10) { !process.isRunning }, "SIGTERM did not stop the server")
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 0)
+        usleep(100_000)
+        err.fileHandleForReading.readabilityHandler = nil
+        let log = logged.value
+        XCTAssertTrue(log.contains("listening on 127.0.0.1:\(port)"), log)
+        XCTAssertTrue(log.contains("primary started"), log)
+        XCTAssertTrue(log.contains("critique started"), log)
+        XCTAssertTrue(log.contains("done status=200"), log)
+        let requestLines = log.split(separator: "\n").filter { $0.contains("done status=200") }
+        XCTAssertTrue(requestLines.allSatisfy { $0.contains("req=") }, "request log lines carry req=<id>")
+    }
+}

@@ -1,0 +1,760 @@
+"""Helpers for scripts/bench/run.sh: measurements that wrk cannot make, and the final table.
+
+Every subcommand prints one JSON object on stdout (run.sh appends it to the results file) and
+progress notes on stderr. Only loopback addresses are ever contacted.
+
+  bench.py ports N                        N free loopback TCP ports, one per line
+  bench.py wait-http PORT PATH TIMEOUT_S  exit 0 once GET PATH answers 200
+  bench.py proc PID                       RSS / threads / fds of a process
+  bench.py cpu PID                        CPU seconds and context switches of a process tree
+  bench.py merge-cpu WRK BEFORE AFTER     a wrk result plus CPU per request between two `cpu` samples
+  bench.py startup BIN RUNS               spawn BIN (env from this process, PORT replaced), time to first 200 on /health
+  bench.py idle-conns PORT N PID          N keep-alive connections, one GET /health each, held open: PID's RSS
+  bench.py streams PROXY_PORT FAKE_PORT CONCURRENCY ROUNDS TOKENS FIRST_MS CHUNK_MS
+  bench.py open-streams PROXY_PORT FAKE_PORT N PID
+  bench.py table RESULTS_FILE             the final table
+"""
+
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+
+HOST = "127.0.0.1"
+
+
+def note(*args):
+    print(*args, file=sys.stderr, flush=True)
+
+
+def emit(obj):
+    print(json.dumps(obj), flush=True)
+
+
+# ---------------------------------------------------------------- process figures
+
+def proc_status(pid):
+    """VmRSS (KiB), Threads and open fds of a live process, from /proc."""
+    out = {"pid": int(pid)}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            if key == "VmRSS":
+                out["rss_kib"] = int(value.split()[0])
+            elif key == "VmHWM":
+                out["hwm_kib"] = int(value.split()[0])
+            elif key == "RssAnon":
+                out["anon_kib"] = int(value.split()[0])
+            elif key == "RssFile":
+                out["file_kib"] = int(value.split()[0])
+            elif key == "Threads":
+                out["threads"] = int(value.split()[0])
+    try:
+        out["fds"] = len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        pass
+    return out
+
+
+def tree_cpu(pid):
+    """CPU seconds (user+system) and context switches of a process, its threads and its children
+    (nginx's workers are children of its master)."""
+    pid = int(pid)
+    pids, parents = [pid], {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    parents[int(entry)] = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                pass
+    frontier = [pid]
+    while frontier:
+        children = [c for c, pp in parents.items() if pp in frontier]
+        pids += children
+        frontier = children
+    tick = os.sysconf("SC_CLK_TCK")
+    cpu, ctx = 0.0, 0
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            cpu += (int(fields[11]) + int(fields[12])) / tick
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/status") as f:
+                    for line in f:
+                        if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                            ctx += int(line.split(":")[1])
+        except OSError:
+            pass
+    return {"cpu_s": cpu, "ctx": ctx, "procs": len(pids)}
+
+
+def percentile(values, p):
+    """Nearest-rank percentile (p in 0..100) of a non-empty list."""
+    s = sorted(values)
+    if not s:
+        return None
+    k = max(0, min(len(s) - 1, int(round(p / 100.0 * len(s) + 0.5)) - 1))
+    return s[k]
+
+
+# ---------------------------------------------------------------- tiny HTTP/1.1 client pieces
+
+def http_get_blocking(port, path, timeout=2.0):
+    """One GET on a fresh connection; returns the status code or None."""
+    try:
+        with socket.create_connection((HOST, port), timeout=timeout) as s:
+            s.sendall(f"GET {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\nConnection: close\r\n\r\n".encode())
+            data = b""
+            while b"\r\n" not in data:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+            parts = data.split(b" ", 2)
+            return int(parts[1]) if len(parts) >= 2 else None
+    except (OSError, ValueError):
+        return None
+
+
+def http_request_blocking(port, method, path, body=b"", timeout=5.0):
+    """One request on a fresh connection (Connection: close); returns (status, body bytes)."""
+    with socket.create_connection((HOST, port), timeout=timeout) as s:
+        head = (f"{method} {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()
+        s.sendall(head + body)
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    if b"transfer-encoding: chunked" in head.lower():
+        d = ChunkedDecoder()
+        rest = d.feed(rest)
+    return status, rest
+
+
+class ChunkedDecoder:
+    """Incremental Transfer-Encoding: chunked decoder; feed() returns the payload bytes so far."""
+
+    def __init__(self):
+        self.buf = b""
+        self.remaining = 0  # payload bytes left in the current chunk
+        self.state = "size"  # size | data | crlf | done
+        self.done = False
+
+    def feed(self, data):
+        self.buf += data
+        out = bytearray()
+        while True:
+            if self.state == "size":
+                i = self.buf.find(b"\r\n")
+                if i < 0:
+                    break
+                size = int(self.buf[:i].split(b";")[0].strip() or b"0", 16)
+                self.buf = self.buf[i + 2:]
+                if size == 0:
+                    self.state = "done"
+                    self.done = True
+                    break
+                self.remaining = size
+                self.state = "data"
+            elif self.state == "data":
+                if not self.buf:
+                    break
+                take = self.buf[:self.remaining]
+                out += take
+                self.buf = self.buf[len(take):]
+                self.remaining -= len(take)
+                if self.remaining == 0:
+                    self.state = "crlf"
+            elif self.state == "crlf":
+                if len(self.buf) < 2:
+                    break
+                self.buf = self.buf[2:]
+                self.state = "size"
+            else:
+                break
+        return bytes(out)
+
+
+class SSEEvents:
+    """Splits an SSE byte stream into events; each event keeps the time its last byte arrived."""
+
+    def __init__(self):
+        self.buf = b""
+
+    def feed(self, data, t):
+        self.buf = (self.buf + data).replace(b"\r\n", b"\n")
+        events = []
+        while True:
+            i = self.buf.find(b"\n\n")
+            if i < 0:
+                break
+            raw, self.buf = self.buf[:i], self.buf[i + 2:]
+            datas = [line[5:].lstrip() for line in raw.split(b"\n") if line.startswith(b"data:")]
+            if not datas:
+                events.append((t, "comment", None))
+                continue
+            payload = b"\n".join(datas)
+            if payload == b"[DONE]":
+                events.append((t, "done", None))
+                continue
+            try:
+                obj = json.loads(payload)
+            except ValueError:
+                events.append((t, "garbage", payload[:80]))
+                continue
+            if "error" in obj:
+                events.append((t, "error", obj["error"]))
+                continue
+            choices = obj.get("choices") or []
+            if not choices:
+                events.append((t, "usage", None))
+                continue
+            delta = choices[0].get("delta") or {}
+            content = delta.get("content")
+            if content:
+                events.append((t, "content", content))
+            elif choices[0].get("finish_reason"):
+                events.append((t, "finish", None))
+            elif "role" in delta:
+                events.append((t, "role", None))
+            else:
+                events.append((t, "other", None))
+        return events
+
+
+async def sse_stream(port, body, on_open=None, hold=None):
+    """POSTs a streamed chat request on a fresh connection and reads the SSE answer to the end.
+    Returns {"status", "t0", "events": [(t, kind, value)], "error"}: t in perf_counter seconds."""
+    result = {"status": None, "events": [], "error": None}
+    writer = None
+    try:
+        reader, writer = await asyncio.open_connection(HOST, port)
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        head = (f"POST /v1/chat/completions HTTP/1.1\r\nHost: {HOST}:{port}\r\nContent-Type: application/json\r\n"
+                f"Accept: text/event-stream\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()
+        result["t0"] = time.perf_counter()
+        writer.write(head + body)
+        raw_head = await reader.readuntil(b"\r\n\r\n")
+        lines = raw_head.decode("latin-1").split("\r\n")
+        result["status"] = int(lines[0].split(" ", 2)[1])
+        headers = {}
+        for line in lines[1:]:
+            k, _, v = line.partition(":")
+            if k:
+                headers[k.strip().lower()] = v.strip()
+        chunked = "chunked" in headers.get("transfer-encoding", "").lower()
+        length = int(headers["content-length"]) if "content-length" in headers else None
+        dechunk = ChunkedDecoder() if chunked else None
+        sse = SSEEvents()
+        got = 0
+        opened = False
+        while True:
+            data = await reader.read(65536)
+            t = time.perf_counter()
+            if not data:
+                break
+            got += len(data)
+            payload = dechunk.feed(data) if dechunk else data
+            events = sse.feed(payload, t)
+            result["events"].extend(events)
+            if on_open and not opened and events:
+                opened = True
+                on_open()
+                if hold is not None:
+                    await hold.wait()
+                    break
+            if any(k == "done" for _, k, _ in events):
+                break
+            if dechunk and dechunk.done:
+                break
+            if length is not None and got >= length:
+                break
+    except Exception as e:  # noqa: BLE001 - reported, not hidden
+        result["error"] = f"{type(e).__name__}: {e}"
+    finally:
+        if writer is not None:
+            writer.close()
+            try:
+                await writer.wait_closed()
+            except Exception:  # noqa: BLE001
+                pass
+    return result
+
+
+def chat_body(model, stream=True, text="Explain TCP slow start in one paragraph."):
+    return json.dumps({"model": model, "stream": stream,
+                       "messages": [{"role": "user", "content": text}]}).encode()
+
+
+def set_script(fake_port, model, script):
+    status, body = http_request_blocking(fake_port, "PUT", f"/__scripts/{model}", json.dumps(script).encode())
+    if status != 200:
+        raise SystemExit(f"fake-upstream refused the script for {model}: {status} {body[:200]!r}")
+
+
+def fake_stats(fake_port):
+    status, body = http_request_blocking(fake_port, "GET", "/__stats")
+    return json.loads(body) if status == 200 else {}
+
+
+def loop_runner():
+    try:
+        import uvloop  # noqa: F401 - a faster event loop makes the client's own timing noise smaller
+        return uvloop.run, "uvloop"
+    except ImportError:
+        return asyncio.run, "asyncio"
+
+
+# ---------------------------------------------------------------- subcommands
+
+def cmd_ports(n):
+    socks = []
+    for _ in range(int(n)):
+        s = socket.socket()
+        s.bind((HOST, 0))
+        socks.append(s)
+    for s in socks:
+        print(s.getsockname()[1])
+    for s in socks:
+        s.close()
+
+
+def cmd_wait_http(port, path, timeout):
+    deadline = time.monotonic() + float(timeout)
+    while time.monotonic() < deadline:
+        if http_get_blocking(int(port), path, timeout=0.5) == 200:
+            return 0
+        time.sleep(0.02)
+    return 1
+
+
+def cmd_startup(binary, runs):
+    """Spawn to first 200 on /health, polling every 1 ms; the process is stopped after each run."""
+    times = []
+    for i in range(int(runs)):
+        s = socket.socket()
+        s.bind((HOST, 0))
+        port = s.getsockname()[1]
+        s.close()
+        env = dict(os.environ, PORT=str(port), HOST=HOST)
+        t0 = time.perf_counter()
+        p = subprocess.Popen([binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        ok = None
+        while time.perf_counter() - t0 < 5.0:
+            if http_get_blocking(port, "/health", timeout=0.5) == 200:
+                ok = time.perf_counter() - t0
+                break
+            if p.poll() is not None:
+                break
+            time.sleep(0.001)
+        p.terminate()
+        try:
+            p.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+        if ok is None:
+            emit({"error": f"run {i}: no 200 on /health within 5 s (exit {p.returncode})"})
+            return 1
+        times.append(ok * 1000)
+    emit({"runs": len(times), "p50_ms": statistics.median(times), "min_ms": min(times), "max_ms": max(times),
+          "all_ms": [round(t, 1) for t in times]})
+    return 0
+
+
+def cmd_idle_conns(port, n, pid):
+    port, n = int(port), int(n)
+    before = proc_status(pid)
+    socks, ok, bad = [], 0, 0
+    request = f"GET /health HTTP/1.1\r\nHost: {HOST}:{port}\r\n\r\n".encode()
+    for _ in range(n):
+        s = socket.create_connection((HOST, port), timeout=5)
+        s.sendall(request)
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            k, _, v = line.partition(b":")
+            if k.strip().lower() == b"content-length":
+                length = int(v)
+        while len(body) < length:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            body += chunk
+        if head.startswith(b"HTTP/1.1 200") and b"close" not in head.lower():
+            ok += 1
+        else:
+            bad += 1
+        socks.append(s)
+    time.sleep(0.5)
+    during = proc_status(pid)
+    # Still open? A zero-byte non-blocking read means the server closed it.
+    still_open = 0
+    for s in socks:
+        s.setblocking(False)
+        try:
+            still_open += 1 if s.recv(1) else 0
+        except BlockingIOError:
+            still_open += 1
+        except OSError:
+            pass
+    for s in socks:
+        s.close()
+    time.sleep(0.3)
+    after = proc_status(pid)
+    emit({"connections": n, "ok": ok, "bad": bad, "still_open": still_open, "before": before, "during": during, "after": after})
+    return 0 if ok == n else 1
+
+
+def cmd_streams(proxy_port, fake_port, concurrency, per_worker, tokens, first_ms, chunk_ms):
+    proxy_port, fake_port = int(proxy_port), int(fake_port)
+    concurrency, per_worker, tokens = int(concurrency), int(per_worker), int(tokens)
+    first_ms, chunk_ms = int(first_ms), int(chunk_ms)
+    for model in ("bench-primary", "bench-critique"):
+        set_script(fake_port, model, {"chunks": [f"{model[6:]}{i} " for i in range(tokens)],
+                                      "first_delay_ms": first_ms, "chunk_delay_ms": chunk_ms})
+    run, loop_name = loop_runner()
+
+    def content_times(r):
+        return [t for t, k, _ in r["events"] if k == "content"]
+
+    def gaps(ts):
+        return [(b - a) * 1000 for a, b in zip(ts, ts[1:])]
+
+    async def direct_one():
+        p = await sse_stream(fake_port, chat_body("bench-primary"))
+        c = await sse_stream(fake_port, chat_body("bench-critique"))
+        return p, c
+
+    async def rounds():
+        # Rounds alternate, so a change in the machine's load hits both sides alike.
+        direct, proxied = [], []
+        for _ in range(per_worker):
+            direct += await asyncio.gather(*(direct_one() for _ in range(concurrency)))
+            proxied += await asyncio.gather(*(sse_stream(proxy_port, chat_body("hydracodedone")) for _ in range(concurrency)))
+        return direct, proxied
+
+    problems = []
+    # The ideal: a client that talks to the upstream itself, same concurrency, same scripts.
+    direct, proxied = run(rounds())
+    ideal, direct_gaps, direct_first = [], [], []
+    for p, c in direct:
+        if p["error"] or c["error"] or p["status"] != 200 or c["status"] != 200:
+            problems.append(f"direct: {p['error'] or p['status']} / {c['error'] or c['status']}")
+            continue
+        done = [t for t, k, _ in p["events"] if k == "done"]
+        ct = content_times(c)
+        if not done or not ct:
+            problems.append("direct: stream without [DONE] or content")
+            continue
+        ideal.append((done[0] - p["t0"]) * 1000 + (ct[0] - c["t0"]) * 1000)
+        direct_first.append((ct[0] - c["t0"]) * 1000)
+        direct_gaps += gaps(ct)
+
+    ttft, proxy_gaps, events_per_delta, kinds_bad = [], [], [], 0
+    for r in proxied:
+        if r["error"] or r["status"] != 200:
+            problems.append(f"proxy: {r['error'] or r['status']}")
+            continue
+        kinds = [k for _, k, _ in r["events"]]
+        if "error" in kinds or "done" not in kinds:
+            kinds_bad += 1
+            problems.append(f"proxy: stream ended with {kinds[-3:]}")
+            continue
+        ct = content_times(r)
+        if not ct:
+            problems.append("proxy: no content")
+            continue
+        ttft.append((ct[0] - r["t0"]) * 1000)
+        proxy_gaps += gaps(ct)
+        events_per_delta.append(len(ct) / tokens)
+
+    if not ttft or not ideal:
+        emit({"error": "no complete streams", "problems": problems[:10]})
+        return 1
+    ideal_p50 = statistics.median(ideal)
+    excess = [t - ideal_p50 for t in ttft]
+    emit({
+        "loop": loop_name, "concurrency": concurrency, "streams": len(proxied), "ok": len(ttft),
+        "tokens": tokens, "first_delay_ms": first_ms, "chunk_delay_ms": chunk_ms,
+        "nominal_ideal_ms": 2 * first_ms + (tokens - 1) * chunk_ms,
+        "ttft_p50_ms": percentile(ttft, 50), "ttft_p99_ms": percentile(ttft, 99), "ttft_max_ms": max(ttft),
+        "ideal_p50_ms": ideal_p50, "ideal_p99_ms": percentile(ideal, 99),
+        "critique_first_p50_ms": statistics.median(direct_first),
+        "excess_p50_ms": percentile(excess, 50), "excess_p99_ms": percentile(excess, 99),
+        "excess_p99_vs_ideal_p99_ms": percentile(ttft, 99) - percentile(ideal, 99),
+        "gap_p50_ms": percentile(proxy_gaps, 50), "gap_p99_ms": percentile(proxy_gaps, 99), "gap_max_ms": max(proxy_gaps),
+        "direct_gap_p50_ms": percentile(direct_gaps, 50), "direct_gap_p99_ms": percentile(direct_gaps, 99),
+        "direct_gap_max_ms": max(direct_gaps),
+        "events_per_delta_min": min(events_per_delta), "events_per_delta_max": max(events_per_delta),
+        "events_per_delta_mean": statistics.mean(events_per_delta),
+        "problems": len(problems), "problem_samples": problems[:5],
+    })
+    return 0 if not problems else 1
+
+
+def cmd_open_streams(proxy_port, fake_port, n, pid):
+    proxy_port, fake_port, n = int(proxy_port), int(fake_port), int(n)
+    # Slow primary: headers at once, then nothing for a minute; the proxy keeps every stream open.
+    set_script(fake_port, "bench-primary", {"content": "slow", "first_delay_ms": 60000})
+    http_request_blocking(fake_port, "DELETE", "/__requests")
+    before = proc_status(pid)
+    run, loop_name = loop_runner()
+    out = {"loop": loop_name, "n": n, "before": before}
+
+    async def main():
+        hold = asyncio.Event()
+        opened = 0
+        all_open = asyncio.Event()
+
+        def on_open():
+            nonlocal opened
+            opened += 1
+            if opened == n:
+                all_open.set()
+
+        t0 = time.perf_counter()
+        tasks = []
+        for i in range(n):
+            # 50 new connections every 10 ms: no SYN flood against the listen backlog.
+            if i and i % 50 == 0:
+                await asyncio.sleep(0.01)
+            tasks.append(asyncio.ensure_future(sse_stream(proxy_port, chat_body("hydracodedone"), on_open=on_open, hold=hold)))
+        try:
+            await asyncio.wait_for(all_open.wait(), timeout=40)
+        except asyncio.TimeoutError:
+            pass
+        out["opened"] = opened
+        out["open_s"] = time.perf_counter() - t0
+        # Wait until the upstream sees every stream (its counter moves once its headers are out).
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            st = await asyncio.to_thread(fake_stats, fake_port)
+            if st.get("active", 0) >= n:
+                break
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(0.5)
+        out["upstream_active"] = (await asyncio.to_thread(fake_stats, fake_port)).get("active")
+        out["during"] = proc_status(pid)
+        hold.set()
+        results = await asyncio.gather(*tasks)
+        out["client_errors"] = sum(1 for r in results if r["error"])
+        out["client_error_samples"] = list({r["error"] for r in results if r["error"]})[:3]
+        out["non200"] = sum(1 for r in results if r["status"] not in (200, None))
+        # The clients are gone: the proxy should hang up on the upstream for each of them.
+        t_close = time.perf_counter()
+        deadline = time.monotonic() + 10
+        st = {}
+        while time.monotonic() < deadline:
+            st = await asyncio.to_thread(fake_stats, fake_port)
+            if st.get("active", n) == 0:
+                break
+            await asyncio.sleep(0.05)
+        out["upstream_after_close"] = st
+        out["cancel_s"] = time.perf_counter() - t_close
+
+    run(main())
+    time.sleep(1.0)
+    out["after"] = proc_status(pid)
+    emit(out)
+    return 0 if out.get("opened") == n else 1
+
+
+# ---------------------------------------------------------------- the table
+
+def cmd_table(path):
+    res = {}
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if line:
+                obj = json.loads(line)
+                res[obj["key"]] = obj
+    rows = []
+    invalid = []
+
+    def mib(kib):
+        return kib / 1024.0
+
+    def fmt(v, unit="", digits=1):
+        if v is None:
+            return "n/a"
+        if isinstance(v, str):
+            return v
+        return f"{v:,.{digits}f}{unit}"
+
+    def met(ok):
+        return "n/a" if ok is None else ("yes" if ok else "NO")
+
+    def wrk_valid(key):
+        w = res.get(key)
+        if not w or "rps" not in w:
+            invalid.append(f"{key}: no result")
+            return None
+        errs = {k: w.get(k, 0) for k in ("connect", "read", "write", "timeout")}
+        if w.get("status", 0):
+            invalid.append(f"{key}: {w['status']} non-2xx/3xx responses (figure invalid)")
+        if any(errs.values()):
+            invalid.append(f"{key}: socket errors {errs}")
+        return w
+
+    def add(metric, proxy, other, ratio, goal, ok, valid=True):
+        rows.append((metric, proxy, other, ratio, goal, met(ok) if valid else "INVALID"))
+
+    # (1) /health
+    p, n = wrk_valid("health_proxy"), wrk_valid("health_nginx")
+    if p and n:
+        ok_p = p.get("status", 0) == 0 and n.get("status", 0) == 0
+        add("GET /health req/s (wrk -t2 -c64)", fmt(p["rps"], "", 0), fmt(n["rps"], "", 0), f"{p['rps'] / n['rps']:.2f}x", "report", None, ok_p)
+        if "cpu_us_per_req" in p and "cpu_us_per_req" in n:
+            add("CPU per /health request", fmt(p["cpu_us_per_req"], " us"), fmt(n["cpu_us_per_req"], " us"),
+                f"{p['cpu_us_per_req'] / n['cpu_us_per_req']:.2f}x", "report", None)
+        add("GET /health p50 latency", fmt(p["p50_us"] / 1000, " ms", 3), fmt(n["p50_us"] / 1000, " ms", 3), f"{p['p50_us'] / max(n['p50_us'], 1):.2f}x", "report", None)
+        add("GET /health p99 latency", fmt(p["p99_us"] / 1000, " ms", 3), fmt(n["p99_us"] / 1000, " ms", 3), f"{p['p99_us'] / max(n['p99_us'], 1):.2f}x", "report", None)
+    ic = res.get("idle_conns")
+    if ic and "during" in ic:
+        rss = mib(ic["during"]["rss_kib"])
+        add(f"RSS, {ic['connections']:,} idle keep-alive conns ({ic['ok']} ok, {ic['still_open']} still open)", fmt(rss, " MiB"), "", "", "< 30 MiB",
+            rss < 30 and ic["ok"] == ic["connections"])
+    # (2) pipeline
+    p, n = wrk_valid("pipeline_proxy"), wrk_valid("pipeline_nginx")
+    if p and n:
+        valid = p.get("status", 0) == 0
+        add("pipeline req/s (2 upstream calls, -c64)", fmt(p["rps"], "", 0), fmt(n["rps"], "", 0), f"{p['rps'] / n['rps']:.2f}x",
+            ">= 8,000 and >= 1.0x", p["rps"] >= 8000 and p["rps"] >= n["rps"], valid and n.get("status", 0) == 0)
+        add("pipeline p50 / p99 latency", f"{p['p50_us'] / 1000:.2f} / {p['p99_us'] / 1000:.2f} ms", f"{n['p50_us'] / 1000:.2f} / {n['p99_us'] / 1000:.2f} ms",
+            f"{p['p50_us'] / max(n['p50_us'], 1):.2f}x", "report", None)
+    if p and n and "cpu_us_per_req" in p and "cpu_us_per_req" in n:
+        add("CPU per pipeline request (server process only)", fmt(p["cpu_us_per_req"], " us"), fmt(n["cpu_us_per_req"], " us"),
+            f"{p['cpu_us_per_req'] / n['cpu_us_per_req']:.2f}x", "report", None)
+        add("context switches per pipeline request", fmt(p["ctx_per_req"], "", 2), fmt(n["ctx_per_req"], "", 2),
+            f"{p['ctx_per_req'] / max(n['ctx_per_req'], 1e-9):.1f}x", "report", None)
+    pi = res.get("pipeline_proxy_info")
+    if pi and "rps" in pi and p:
+        wrk_valid("pipeline_proxy_info")
+        add("pipeline req/s at LOG_LEVEL=INFO (default)", fmt(pi["rps"], "", 0), fmt(p["rps"], "", 0) + " (WARNING)", f"{pi['rps'] / p['rps']:.2f}x", "report", None)
+    # (3) added latency per upstream call
+    pc, d, nc = wrk_valid("c1_proxy"), wrk_valid("c1_direct"), wrk_valid("c1_nginx")
+    if pc and d:
+        added = (pc["p50_us"] - d["p50_us"]) / 2 / 1000
+        other = (nc["p50_us"] - d["p50_us"]) / 2 / 1000 if nc else None
+        add("added latency per upstream call, p50 (-c1)", fmt(added, " ms", 3), fmt(other, " ms", 3) + " (nginx)" if other is not None else "n/a",
+            f"{added / other:.2f}x" if other else "", "<= 0.1 ms", added <= 0.1, pc.get("status", 0) == 0 and d.get("status", 0) == 0)
+        add("  -c1 p50: proxy / nginx pipeline / upstream alone", f"{pc['p50_us'] / 1000:.3f} ms", f"{nc['p50_us'] / 1000:.3f} / {d['p50_us'] / 1000:.3f} ms" if nc else "", "", "report", None)
+    # (4) streaming
+    s = res.get("streams")
+    if s and "ttft_p50_ms" in s:
+        add(f"stream TTFT p50 ({s['concurrency']} streams, {s['ok']}/{s['streams']} ok)", fmt(s["ttft_p50_ms"], " ms"), fmt(s["ideal_p50_ms"], " ms") + " ideal",
+            f"{s['ttft_p50_ms'] / s['ideal_p50_ms']:.2f}x", "report", None)
+        add("stream TTFT excess p50 (vs ideal p50)", fmt(s["excess_p50_ms"], " ms", 2), "0", "", "<= 5 ms", s["excess_p50_ms"] <= 5 and s["problems"] == 0)
+        add("stream TTFT excess p99 (vs ideal p50)", fmt(s["excess_p99_ms"], " ms", 2), f"(p99 vs ideal p99: {s['excess_p99_vs_ideal_p99_ms']:+.1f} ms)", "", "<= 20 ms",
+            s["excess_p99_ms"] <= 20 and s["problems"] == 0)
+        add("client events per upstream delta (min..max)", f"{s['events_per_delta_min']:.2f}..{s['events_per_delta_max']:.2f}", "1.00", "", "1 event per delta",
+            s["events_per_delta_min"] == 1.0 and s["events_per_delta_max"] == 1.0)
+        add(f"inter-event gap p50 / p99 (upstream pace {s['chunk_delay_ms']} ms)", f"{s['gap_p50_ms']:.2f} / {s['gap_p99_ms']:.2f} ms",
+            f"{s['direct_gap_p50_ms']:.2f} / {s['direct_gap_p99_ms']:.2f} ms direct", f"{s['gap_p99_ms'] / s['direct_gap_p99_ms']:.2f}x", "report", None)
+        add("max extra inter-event delay (max gap - pace)", fmt(s["gap_max_ms"] - s["chunk_delay_ms"], " ms", 2),
+            fmt(s["direct_gap_max_ms"] - s["chunk_delay_ms"], " ms", 2) + " direct", "", "report", None)
+        if s["problems"]:
+            invalid.append(f"streams: {s['problems']} failed streams, e.g. {s['problem_samples']}")
+    elif s:
+        invalid.append(f"streams: {s.get('error')} {s.get('problems')}")
+    s1 = res.get("streams_c1")
+    if s1 and "ttft_p50_ms" in s1:
+        add(f"  same, one stream at a time ({s1['ok']} streams): TTFT excess p50 / max gap", f"{s1['excess_p50_ms']:.2f} / {s1['gap_max_ms']:.2f} ms",
+            f"ideal {s1['ideal_p50_ms']:.1f} ms, direct max gap {s1['direct_gap_max_ms']:.2f} ms", "", "report", None)
+    # (5) 1,000 open streams
+    o = res.get("open_streams")
+    if o and "during" in o:
+        rss = mib(o["during"]["rss_kib"])
+        add(f"RSS, {o['opened']:,}/{o['n']:,} open streams (upstream active {o.get('upstream_active')})", fmt(rss, " MiB"), "", "", "<= 150 MiB",
+            rss <= 150 and o["opened"] == o["n"])
+        add("threads with those streams open", str(o["during"]["threads"]), f"{o['before']['threads']} before", "", "no thread per stream",
+            o["during"]["threads"] <= o["before"]["threads"] + 8)
+        if o.get("client_errors") or o.get("non200"):
+            invalid.append(f"open_streams: {o.get('client_errors')} client errors {o.get('client_error_samples')}, {o.get('non200')} non-200")
+        up = o.get("upstream_after_close", {})
+        add("upstream streams left open 10 s after clients left", str(up.get("active", "n/a")), f"{up.get('disconnects', 'n/a')} cancelled", f"{o['cancel_s']:.2f} s", "0", up.get("active") == 0)
+    # (6) idle, after load, start-up
+    idle = res.get("idle")
+    if idle and "rss_kib" in idle:
+        add("idle RSS", fmt(mib(idle["rss_kib"]), " MiB"),
+            f"anon {mib(idle.get('anon_kib', 0)):.1f} + file {mib(idle.get('file_kib', 0)):.1f} MiB, {idle['threads']} threads", "", "<= 40 MiB",
+            mib(idle["rss_kib"]) <= 40)
+    fin = res.get("final")
+    if fin and idle and "rss_kib" in fin:
+        grow = mib(fin["rss_kib"] - idle["rss_kib"])
+        add("RSS after all the load (settled)", fmt(mib(fin["rss_kib"]), " MiB"), fmt(mib(idle["rss_kib"]), " MiB") + " idle",
+            f"{fin['rss_kib'] / idle['rss_kib']:.2f}x", "flat (<= idle + 10 MiB)", grow <= 10)
+    o1, o2 = res.get("open_streams"), res.get("open_streams_2")
+    if o1 and o2 and "after" in o1 and "after" in o2:
+        a, b = o1["after"]["rss_kib"], o2["after"]["rss_kib"]
+        add("RSS after a 2nd 1,000-stream round (growth per round)", fmt(mib(b), " MiB"), fmt(mib(a), " MiB") + " after 1st",
+            f"{b / a:.2f}x", "flat (<= +5%)", b <= a * 1.05)
+        add("peak RSS during the run (VmHWM)", fmt(mib(fin["hwm_kib"]), " MiB"), "", "", "report", None)
+    st = res.get("startup")
+    if st and "p50_ms" in st:
+        add(f"start-up to first 200 on /health (median of {st['runs']})", fmt(st["p50_ms"], " ms"), f"{st['min_ms']:.1f}..{st['max_ms']:.1f} ms", "", "<= 100 ms",
+            st["p50_ms"] <= 100)
+    elif st:
+        invalid.append(f"startup: {st.get('error')}")
+
+    header = ("metric", "proxy", "nginx/ideal", "ratio", "goal", "met?")
+    widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(6)]
+    line = lambda r: "| " + " | ".join(str(c).ljust(widths[i]) for i, c in enumerate(r)) + " |"
+    print(line(header))
+    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for r in rows:
+        print(line(r))
+    for msg in invalid:
+        print(f"INVALID: {msg}")
+    return 1 if invalid else 0
+
+
+def main(argv):
+    if len(argv) < 2:
+        print(__doc__)
+        return 64
+    cmd, args = argv[1], argv[2:]
+    if cmd == "ports":
+        cmd_ports(*args)
+        return 0
+    if cmd == "proc":
+        emit(proc_status(args[0]))
+        return 0
+    if cmd == "cpu":
+        emit(tree_cpu(args[0]))
+        return 0
+    if cmd == "merge-cpu":  # WRK_JSON BEFORE AFTER: the wrk result with the CPU spent meanwhile
+        w, a, b = (json.loads(x) for x in args)
+        if "requests" in w and w["requests"]:
+            w["cpu_us_per_req"] = (b["cpu_s"] - a["cpu_s"]) * 1e6 / w["requests"]
+            w["ctx_per_req"] = (b["ctx"] - a["ctx"]) / w["requests"]
+        emit(w)
+        return 0
+    table = {"wait-http": cmd_wait_http, "startup": cmd_startup, "idle-conns": cmd_idle_conns,
+             "streams": cmd_streams, "open-streams": cmd_open_streams, "table": cmd_table}
+    return table[cmd](*args)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

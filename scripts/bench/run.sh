@@ -1,0 +1,254 @@
+#!/usr/bin/env bash
+# make bench — performance figures for the proxy against nginx and against the ideal, on loopback.
+# Not part of `make test`: it prints figures, it does not pass or fail on them (it fails only when
+# it cannot measure). About 2 minutes.
+#
+#   (1) GET /health: wrk -t2 -c64 vs nginx `return 200`; RSS with 1,000 idle keep-alive connections
+#   (2) non-streamed pipeline (2 upstream calls), -c64, fast nginx upstream; vs nginx auth_request + proxy_pass
+#   (3) added latency per upstream call at -c1: (proxy p50 - upstream p50) / 2
+#   (4) 64 concurrent streams through a token-paced fake-upstream: first-token excess, inter-event gaps
+#   (5) 1,000 concurrent open streams: RSS and threads
+#   (6) idle RSS, RSS after all the load, start-up time to first 200 on /health
+#
+# Knobs: BENCH_DURATION (seconds per wrk run, default 10), BENCH_LOG_LEVEL (proxy LOG_LEVEL for the
+# main figures, default WARNING: nginx runs with access_log off), BENCH_KEEP=1 keeps the work dir
+# (logs, wrk output, results.jsonl), BENCH_NO_BUILD=1 uses existing release binaries even if stale.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+DURATION=${BENCH_DURATION:-10}
+C1_DURATION=${BENCH_C1_DURATION:-5}
+LOG_LEVEL_MAIN=${BENCH_LOG_LEVEL:-WARNING}
+BENCH_DIR=scripts/bench
+SCRATCH=.build-release
+BIN_DIR=$SCRATCH/release
+VENV=.venv-bench
+T_START=$(date +%s)
+
+say() { printf '[bench %3ss] %s\n' "$(( $(date +%s) - T_START ))" "$*" >&2; }
+die() { say "ERROR: $*"; exit 1; }
+
+# ------------------------------------------------------------------ tools
+missing=()
+command -v wrk >/dev/null || missing+=(wrk)
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
+command -v curl >/dev/null || missing+=(curl)
+python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
+if [ ${#missing[@]} -gt 0 ]; then
+    [ "$(id -u)" = 0 ] || die "missing ${missing[*]}: install them (apt-get install ${missing[*]}) or run as root"
+    say "installing ${missing[*]} with apt-get"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+"$NGINX" -V 2>&1 | grep -q http_auth_request || die "this nginx lacks the auth_request module (install nginx-light)"
+
+# ------------------------------------------------------------------ release binaries
+stale=""
+for b in hydracodedone fake-upstream; do
+    if [ ! -x "$BIN_DIR/$b" ] || [ -n "$(find Sources Package.swift -newer "$BIN_DIR/$b" -print -quit)" ]; then stale=1; fi
+done
+if [ -n "$stale" ] && [ "${BENCH_NO_BUILD:-}" = 1 ] && [ -x "$BIN_DIR/hydracodedone" ] && [ -x "$BIN_DIR/fake-upstream" ]; then
+    say "release binaries are older than Sources/: using them anyway (BENCH_NO_BUILD=1)"
+elif [ -n "$stale" ]; then
+    # Two Swift builds on 2 cores take twice as long each: let another one finish first.
+    waited=0
+    while pgrep -f "swift-build" >/dev/null && [ $waited -lt 600 ]; do
+        [ $waited = 0 ] && say "another Swift build is running; waiting for it (up to 10 min)"
+        sleep 5; waited=$((waited + 5))
+    done
+    say "building release binaries into $SCRATCH"
+    swift build -c release --scratch-path "$SCRATCH" >&2 || die "release build failed"
+fi
+PROXY_BIN=$(pwd)/$BIN_DIR/hydracodedone
+FAKE_BIN=$(pwd)/$BIN_DIR/fake-upstream
+
+# ------------------------------------------------------------------ python venv
+if [ ! -f "$VENV/.installed" ] || [ "$BENCH_DIR/requirements.txt" -nt "$VENV/.installed" ]; then
+    say "creating $VENV"
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install -q -r "$BENCH_DIR/requirements.txt" >&2
+    touch "$VENV/.installed"
+fi
+PY=$(pwd)/$VENV/bin/python
+BENCH_PY=$(pwd)/$BENCH_DIR/bench.py
+BENCH="$PY $BENCH_PY"
+
+# ------------------------------------------------------------------ work dir, cleanup
+WORK=$(mktemp -d -t hydra-bench.XXXXXX)
+RESULTS=$WORK/results.jsonl
+PIDS=()
+cleanup() {
+    local rc=$?
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${PIDS[@]}"; do
+        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -9 "$pid" 2>/dev/null || true
+    done
+    if [ "${BENCH_KEEP:-}" = 1 ] || [ $rc != 0 ]; then
+        say "work dir kept: $WORK"
+    else
+        rm -rf "$WORK"
+    fi
+    exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+record() { # KEY JSON: append {"key": KEY, ...JSON} to the results
+    "$PY" -c 'import json,sys; o=json.loads(sys.argv[2] or "{}"); o["key"]=sys.argv[1]; print(json.dumps(o))' "$1" "$2" >> "$RESULTS"
+}
+proxy_alive() {
+    kill -0 "$PROXY_PID" 2>/dev/null && return 0
+    $BENCH table "$RESULTS" || true
+    die "the proxy died; the end of its log: $(tail -5 "$WORK/proxy.log")"
+}
+rss_point() { # LABEL: remember the proxy's RSS after a phase
+    local j; j=$($BENCH proc "$PROXY_PID"); record "rss_$1" "$j"
+    RSS_TIMELINE+="$1=$("$PY" -c 'import json,sys; print(round(json.loads(sys.argv[1])["rss_kib"]/1024,1))' "$j") "
+}
+RSS_TIMELINE=""
+
+wrk_run() { # KEY THREADS CONNS SECONDS URL [BODY]; CPU_PID=pid adds the CPU that process tree spent per request
+    local key=$1 t=$2 c=$3 d=$4 url=$5 body=${6:-} out line before after
+    out=$WORK/wrk-$key.txt
+    [ -z "${CPU_PID:-}" ] || before=$($BENCH cpu "$CPU_PID")
+    BENCH_BODY="$body" wrk -t"$t" -c"$c" -d"${d}s" --timeout 5s -s "$BENCH_DIR/wrk.lua" "$url" > "$out" 2>&1 || true
+    [ -z "${CPU_PID:-}" ] || after=$($BENCH cpu "$CPU_PID")
+    line=$(grep '^BENCH ' "$out" | tail -1 | cut -d' ' -f2-)
+    [ -n "$line" ] || line='{"error":"wrk printed no result"}'
+    [ -z "${CPU_PID:-}" ] || line=$($BENCH merge-cpu "$line" "$before" "$after")
+    [ "$key" = warmup ] || record "$key" "$line"
+    say "$key: $(grep -E 'Requests/sec' "$out" | tr -s ' ')$(grep -E 'Non-2xx|Socket errors' "$out" | tr -s ' ' | sed 's/^/ | /' | tr -d '\n')"
+    if grep -qE 'Non-2xx|Socket errors' "$out"; then say "  !! $key: $(grep -E 'Non-2xx|Socket errors' "$out" | tr -s ' ' | tr '\n' ' ')"; fi
+}
+
+# ------------------------------------------------------------------ start everything
+PORTS=($($BENCH ports 5))
+UP_PORT=${PORTS[0]} FRONT_PORT=${PORTS[1]} FAKE_PORT=${PORTS[2]} PROXY_PORT=${PORTS[3]} INFO_PORT=${PORTS[4]}
+LOADAVG=$(cut -d' ' -f1-3 /proc/loadavg)
+say "load average: $LOADAVG on $(nproc) cores; ports: upstream=$UP_PORT nginx=$FRONT_PORT fake=$FAKE_PORT proxy=$PROXY_PORT"
+
+start_nginx() { # NAME PORT
+    sed -e "s|@WORK@|$WORK|g" -e "s|@PORT@|$2|g" -e "s|@UP_PORT@|$UP_PORT|g" "$BENCH_DIR/nginx-$1.conf" > "$WORK/nginx-$1.conf"
+    "$NGINX" -p "$WORK" -e "$WORK/nginx-$1.error.log" -c "$WORK/nginx-$1.conf" -g 'daemon off;' &
+    PIDS+=($!)
+}
+start_nginx upstream "$UP_PORT"
+start_nginx front "$FRONT_PORT"
+FRONT_PID=$!
+"$FAKE_BIN" --host 127.0.0.1 --port "$FAKE_PORT" > "$WORK/fake.log" 2>&1 &
+PIDS+=($!)
+FAKE_PID=$!
+$BENCH wait-http "$UP_PORT" /v1/models 10 || die "nginx upstream did not start: $(cat "$WORK"/nginx-upstream.error.log)"
+$BENCH wait-http "$FRONT_PORT" /health 10 || die "nginx did not start: $(cat "$WORK"/nginx-front.error.log)"
+$BENCH wait-http "$FAKE_PORT" /__stats 10 || die "fake-upstream did not start: $(cat "$WORK"/fake.log)"
+
+# The proxy reads its configuration from .env in its working directory (so a SIGHUP can repoint
+# it later) and from nothing else: its environment is emptied.
+mkdir -p "$WORK/proxy"
+write_env() { # BASE_URL
+    cat > "$WORK/proxy/.env" <<EOF
+HOST=127.0.0.1
+PORT=$PROXY_PORT
+OPENAI_BASE_URL=$1
+PRIMARY_MODEL_NAME=bench-primary
+CRITIQUE_MODEL_NAME=bench-critique
+LOG_LEVEL=$LOG_LEVEL_MAIN
+MAX_CONCURRENT_REQUESTS=1100
+EOF
+}
+write_env "http://127.0.0.1:$UP_PORT/v1"
+proxy_env=(env -i "PATH=$PATH" "HOME=${HOME:-/root}")
+
+# (6) start-up: spawn to first 200, 5 times, each on a fresh port.
+say "start-up time (5 spawns)"
+record startup "$(cd "$WORK/proxy" && "${proxy_env[@]}" "$PY" "$BENCH_PY" startup "$PROXY_BIN" 5 || true)"
+
+(cd "$WORK/proxy" && exec "${proxy_env[@]}" "$PROXY_BIN") > "$WORK/proxy.log" 2>&1 &
+PROXY_PID=$!
+PIDS+=($PROXY_PID)
+$BENCH wait-http "$PROXY_PORT" /health 10 || die "the proxy did not start: $(cat "$WORK/proxy.log")"
+sleep 1
+record idle "$($BENCH proc "$PROXY_PID")"
+rss_point idle
+
+# ------------------------------------------------------------------ (1) /health
+say "(1) GET /health, wrk -t2 -c64 -d${DURATION}s: proxy, then nginx"
+CPU_PID=$PROXY_PID wrk_run health_proxy 2 64 "$DURATION" "http://127.0.0.1:$PROXY_PORT/health"
+CPU_PID=$FRONT_PID wrk_run health_nginx 2 64 "$DURATION" "http://127.0.0.1:$FRONT_PORT/health"
+proxy_alive; rss_point health
+say "(1) 1,000 idle keep-alive connections"
+record idle_conns "$($BENCH idle-conns "$PROXY_PORT" 1000 "$PROXY_PID" || true)"
+proxy_alive; rss_point idleconns
+
+# ------------------------------------------------------------------ (2) pipeline
+BODY='{"model":"hydracodedone","messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"Explain TCP slow start in one sentence."}]}'
+check_chat() { # NAME PORT
+    local out; out=$(curl -s -m 5 -w '\n%{http_code}' -H 'Content-Type: application/json' -d "$BODY" "http://127.0.0.1:$2/v1/chat/completions" || true)
+    [ "$(tail -1 <<<"$out")" = 200 ] && grep -q 'slow start grows' <<<"$out" || die "$1 did not answer the pipeline request: $out"
+}
+check_chat proxy "$PROXY_PORT"
+check_chat nginx "$FRONT_PORT"
+say "(2) pipeline, wrk -t2 -c64 -d${DURATION}s (after 1 s warm-up each): proxy, then nginx"
+wrk_run warmup 2 64 1 "http://127.0.0.1:$PROXY_PORT/v1/chat/completions" "$BODY"
+CPU_PID=$PROXY_PID wrk_run pipeline_proxy 2 64 "$DURATION" "http://127.0.0.1:$PROXY_PORT/v1/chat/completions" "$BODY"
+wrk_run warmup 2 64 1 "http://127.0.0.1:$FRONT_PORT/v1/chat/completions" "$BODY"
+CPU_PID=$FRONT_PID wrk_run pipeline_nginx 2 64 "$DURATION" "http://127.0.0.1:$FRONT_PORT/v1/chat/completions" "$BODY"
+proxy_alive; rss_point pipeline
+
+# ------------------------------------------------------------------ (3) -c1 latency
+say "(3) one connection, wrk -t1 -c1 -d${C1_DURATION}s: proxy, nginx pipeline, upstream alone"
+wrk_run c1_proxy 1 1 "$C1_DURATION" "http://127.0.0.1:$PROXY_PORT/v1/chat/completions" "$BODY"
+wrk_run c1_nginx 1 1 "$C1_DURATION" "http://127.0.0.1:$FRONT_PORT/v1/chat/completions" "$BODY"
+wrk_run c1_direct 1 1 "$C1_DURATION" "http://127.0.0.1:$UP_PORT/v1/chat/completions" "$BODY"
+proxy_alive
+
+# The default log level (INFO: a few lines per request) on a second, short-lived proxy.
+say "(2b) pipeline at LOG_LEVEL=INFO, 5 s"
+(cd "$WORK/proxy" && exec "${proxy_env[@]}" LOG_LEVEL=INFO "PORT=$INFO_PORT" "$PROXY_BIN") > "$WORK/proxy-info.log" 2>&1 &
+INFO_PID=$!
+PIDS+=($INFO_PID)
+$BENCH wait-http "$INFO_PORT" /health 10 || die "the INFO proxy did not start"
+wrk_run warmup 2 64 1 "http://127.0.0.1:$INFO_PORT/v1/chat/completions" "$BODY"
+wrk_run pipeline_proxy_info 2 64 5 "http://127.0.0.1:$INFO_PORT/v1/chat/completions" "$BODY"
+kill "$INFO_PID" 2>/dev/null || true
+
+# ------------------------------------------------------------------ (4) streaming
+# Repoint the same proxy process at the token-paced fake-upstream with a SIGHUP reload.
+write_env "http://127.0.0.1:$FAKE_PORT/v1"
+kill -HUP "$PROXY_PID"
+ok=""
+for _ in $(seq 50); do
+    out=$(curl -s -m 5 -H 'Content-Type: application/json' -d "$BODY" "http://127.0.0.1:$PROXY_PORT/v1/chat/completions" || true)
+    if grep -q 'Answer from bench-critique' <<<"$out"; then ok=1; break; fi
+    sleep 0.1
+done
+[ -n "$ok" ] || die "after SIGHUP the proxy still does not use the fake-upstream: $out"
+say "(4) one stream at a time x 8 (primary and critique: 20 tokens, 5 ms apart), direct then through the proxy"
+record streams_c1 "$($BENCH streams "$PROXY_PORT" "$FAKE_PORT" 1 8 20 5 5 || true)"
+say "(4) 64 concurrent streams x 4 rounds (primary and critique: 20 tokens, 5 ms apart), direct then through the proxy"
+record streams "$($BENCH streams "$PROXY_PORT" "$FAKE_PORT" 64 4 20 5 5 || true)"
+proxy_alive; rss_point streams
+
+# ------------------------------------------------------------------ (5) 1,000 open streams
+say "(5) 1,000 concurrent open streams (primary silent for 60 s)"
+record open_streams "$($BENCH open-streams "$PROXY_PORT" "$FAKE_PORT" 1000 "$PROXY_PID" || true)"
+proxy_alive; rss_point openstreams
+say "(5) the same again: does RSS grow with each round, or stay where the first round left it?"
+record open_streams_2 "$($BENCH open-streams "$PROXY_PORT" "$FAKE_PORT" 1000 "$PROXY_PID" || true)"
+proxy_alive; rss_point openstreams2
+
+# ------------------------------------------------------------------ (6) after the load
+sleep 2
+record final "$($BENCH proc "$PROXY_PID")"
+rss_point final
+
+echo
+echo "HydraCodeDone bench — $(nproc) cores, load average before measuring $LOADAVG; proxy LOG_LEVEL=$LOG_LEVEL_MAIN, wrk ${DURATION}s runs"
+if awk -v l="${LOADAVG%% *}" -v n="$(nproc)" 'BEGIN { exit !(l > n / 2) }'; then
+    echo "WARNING: the machine was busy before the bench started (load average ${LOADAVG%% *} on $(nproc) cores): latency and throughput figures move with that load."
+fi
+$BENCH table "$RESULTS"
+echo "proxy RSS (MiB) after each phase: $RSS_TIMELINE"
+say "done"
