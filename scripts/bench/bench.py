@@ -27,10 +27,6 @@ import time
 HOST = "127.0.0.1"
 
 
-def note(*args):
-    print(*args, file=sys.stderr, flush=True)
-
-
 def emit(obj):
     print(json.dumps(obj), flush=True)
 
@@ -425,9 +421,9 @@ def cmd_idle_conns(port, n, pid):
     return 0 if ok == n else 1
 
 
-def cmd_streams(proxy_port, fake_port, concurrency, per_worker, tokens, first_ms, chunk_ms):
+def cmd_streams(proxy_port, fake_port, concurrency, rounds_n, tokens, first_ms, chunk_ms):
     proxy_port, fake_port = int(proxy_port), int(fake_port)
-    concurrency, per_worker, tokens = int(concurrency), int(per_worker), int(tokens)
+    concurrency, rounds_n, tokens = int(concurrency), int(rounds_n), int(tokens)
     first_ms, chunk_ms = int(first_ms), int(chunk_ms)
     for model in ("bench-primary", "bench-critique"):
         set_script(fake_port, model, {"chunks": [f"{model[6:]}{i} " for i in range(tokens)],
@@ -448,7 +444,7 @@ def cmd_streams(proxy_port, fake_port, concurrency, per_worker, tokens, first_ms
     async def rounds():
         # Rounds alternate, so a change in the machine's load hits both sides alike.
         direct, proxied = [], []
-        for _ in range(per_worker):
+        for _ in range(rounds_n):
             direct += await asyncio.gather(*(direct_one() for _ in range(concurrency)))
             proxied += await asyncio.gather(*(sse_stream(proxy_port, chat_body("hydracodedone")) for _ in range(concurrency)))
         return direct, proxied
@@ -605,6 +601,18 @@ def cmd_table(path):
     def met(ok):
         return "n/a" if ok is None else ("yes" if ok else "NO")
 
+    # Rounds (KEY_1, KEY_2, ...) of one measurement: median p50/p99 over rounds, errors summed.
+    for base in sorted({k.rsplit("_", 1)[0] for k in res if k.rsplit("_", 1)[-1].isdigit()}):
+        rounds = [res[k] for k in sorted(res) if k.rsplit("_", 1)[0] == base and k.rsplit("_", 1)[-1].isdigit()]
+        if base in res or not all("rps" in r for r in rounds):
+            continue
+        merged = {"rounds": len(rounds), "rps": statistics.mean(r["rps"] for r in rounds),
+                  "p50_us": statistics.median(r["p50_us"] for r in rounds), "p99_us": statistics.median(r["p99_us"] for r in rounds),
+                  "p50_all_us": [r["p50_us"] for r in rounds]}
+        for k in ("requests", "connect", "read", "write", "status", "timeout"):
+            merged[k] = sum(r.get(k, 0) for r in rounds)
+        res[base] = merged
+
     def wrk_valid(key):
         w = res.get(key)
         if not w or "rps" not in w:
@@ -659,7 +667,8 @@ def cmd_table(path):
         other = (nc["p50_us"] - d["p50_us"]) / 2 / 1000 if nc else None
         add("added latency per upstream call, p50 (-c1)", fmt(added, " ms", 3), fmt(other, " ms", 3) + " (nginx)" if other is not None else "n/a",
             f"{added / other:.2f}x" if other else "", "<= 0.1 ms", added <= 0.1, pc.get("status", 0) == 0 and d.get("status", 0) == 0)
-        add("  -c1 p50: proxy / nginx pipeline / upstream alone", f"{pc['p50_us'] / 1000:.3f} ms", f"{nc['p50_us'] / 1000:.3f} / {d['p50_us'] / 1000:.3f} ms" if nc else "", "", "report", None)
+        add(f"  -c1 p50 (median of {pc.get('rounds', 1)} rounds): proxy / nginx pipeline / upstream alone", f"{pc['p50_us'] / 1000:.3f} ms",
+            f"{nc['p50_us'] / 1000:.3f} / {d['p50_us'] / 1000:.3f} ms" if nc else "", "", "report", None)
     # (4) streaming
     s = res.get("streams")
     if s and "ttft_p50_ms" in s:

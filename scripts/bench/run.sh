@@ -17,7 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 DURATION=${BENCH_DURATION:-10}
-C1_DURATION=${BENCH_C1_DURATION:-5}
+C1_DURATION=${BENCH_C1_DURATION:-2}
 LOG_LEVEL_MAIN=${BENCH_LOG_LEVEL:-WARNING}
 BENCH_DIR=scripts/bench
 SCRATCH=.build-release
@@ -198,10 +198,12 @@ CPU_PID=$FRONT_PID wrk_run pipeline_nginx 2 64 "$DURATION" "http://127.0.0.1:$FR
 proxy_alive; rss_point pipeline
 
 # ------------------------------------------------------------------ (3) -c1 latency
-say "(3) one connection, wrk -t1 -c1 -d${C1_DURATION}s: proxy, nginx pipeline, upstream alone"
-wrk_run c1_proxy 1 1 "$C1_DURATION" "http://127.0.0.1:$PROXY_PORT/v1/chat/completions" "$BODY"
-wrk_run c1_nginx 1 1 "$C1_DURATION" "http://127.0.0.1:$FRONT_PORT/v1/chat/completions" "$BODY"
-wrk_run c1_direct 1 1 "$C1_DURATION" "http://127.0.0.1:$UP_PORT/v1/chat/completions" "$BODY"
+say "(3) one connection, wrk -t1 -c1 -d${C1_DURATION}s, 3 alternating rounds: proxy, nginx pipeline, upstream alone"
+for r in 1 2 3; do
+    wrk_run "c1_proxy_$r" 1 1 "$C1_DURATION" "http://127.0.0.1:$PROXY_PORT/v1/chat/completions" "$BODY"
+    wrk_run "c1_nginx_$r" 1 1 "$C1_DURATION" "http://127.0.0.1:$FRONT_PORT/v1/chat/completions" "$BODY"
+    wrk_run "c1_direct_$r" 1 1 "$C1_DURATION" "http://127.0.0.1:$UP_PORT/v1/chat/completions" "$BODY"
+done
 proxy_alive
 
 # The default log level (INFO: a few lines per request) on a second, short-lived proxy.
