@@ -92,6 +92,8 @@ actor ConnectionHandler {
                 // byte-at-a-time sender from costing quadratic time.
                 newBytesHaveLF = bytes.contains(0x0A)
                 buffer.append(contentsOf: bytes)
+                // A trickling client always has a byte ready for the next read: check the clock too.
+                if clock.now >= deadline, case .incomplete = parser.parse(buffer[...]) { return .timedOutMidHead }
             } catch SocketError.timedOut {
                 return started ? .timedOutMidHead : .closed
             } catch {

@@ -62,7 +62,7 @@ public final class EventLoop: Sendable {
     public func wait(_ fd: Int32, for interest: Interest, deadline: ContinuousClock.Instant? = nil) async throws {
         try await withTaskCancellationHandler {
             try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, Error>) in
-                enum Outcome { case wait, ready, closed, cancelled }
+                enum Outcome { case wait, ready, closed, cancelled, expired }
                 let outcome: Outcome = slots.withLock { slots in
                     guard var slot = slots[fd] else { return .closed }
                     defer { slots[fd] = slot }
@@ -76,6 +76,7 @@ public final class EventLoop: Sendable {
                     default:
                         // Checked under the lock: a cancel handler that ran earlier found no waiter.
                         if Task.isCancelled { return .cancelled }
+                        if let deadline, deadline <= ContinuousClock.now { return .expired }
                         let waiter = Waiter(continuation: continuation, deadline: deadline)
                         if interest == .read { slot.reader = waiter } else { slot.writer = waiter }
                         return .wait
@@ -86,6 +87,7 @@ public final class EventLoop: Sendable {
                 case .ready: continuation.resume()
                 case .closed: continuation.resume(throwing: SocketError.closed)
                 case .cancelled: continuation.resume(throwing: CancellationError())
+                case .expired: continuation.resume(throwing: SocketError.timedOut)
                 }
             }
         } onCancel: {

@@ -3,9 +3,10 @@ import OpenAIWire
 import Pipeline
 
 /// Consumes the pipeline's event stream and writes it as Server-Sent Events: a role chunk at once,
-/// `: keep-alive` comments while nothing else is said, each delta as its own event the moment it
-/// arrives, a finish chunk, an optional usage chunk, then `[DONE]`. Errors after the headers are an
-/// error event, so the client raises instead of hanging.
+/// `: keep-alive` comments while nothing else is said (also while the request waits for an
+/// admission slot), each delta as its own event the moment it arrives, a finish chunk, an optional
+/// usage chunk, then `[DONE]`. Errors after the headers are an error event, so the client raises
+/// instead of hanging.
 struct SSEResponder: Sendable {
     let run: PipelineRun
     let model: String
@@ -14,20 +15,24 @@ struct SSEResponder: Sendable {
     let logger: Logger
     let metrics: Metrics
     let observer: RequestObserver
-    let permit: Permit
+    let admission: Admission
+    let overloaded: OpenAIError
 
     private enum Item: Sendable {
+        case admitted(Permit?)
         case event(PipelineEvent)
         case heartbeat
+        case finished
     }
 
     func write(to writer: ResponseBodyWriter) async throws {
-        defer { permit.release() }
         let chunks = ChunkFactory(model: model)
         var relayed = 0
         var status = 200
         var note = ""
+        var permit: Permit?
         defer {
+            permit?.release()
             metrics.relayed(relayed)
             observer.done(status: status, extra: String(note.drop(while: { $0 == " " })))
         }
@@ -39,11 +44,7 @@ struct SSEResponder: Sendable {
         try await send(chunks.event(delta: ["role": .string("assistant"), "content": .string("")]))
 
         let (items, continuation) = AsyncStream<Item>.makeStream()
-        let events = run.events()
-        let forward = Task {
-            for await event in events { continuation.yield(.event(event)) }
-            continuation.finish()
-        }
+        let admit = Task { [admission] in continuation.yield(.admitted(await admission.acquire())) }
         let beat = Task { [heartbeat] in
             while !Task.isCancelled {
                 try? await Task.sleep(for: heartbeat)
@@ -51,17 +52,35 @@ struct SSEResponder: Sendable {
                 continuation.yield(.heartbeat)
             }
         }
+        var forward: Task<Void, Never>?
         defer {
-            forward.cancel()
+            admit.cancel()
             beat.cancel()
+            forward?.cancel()
         }
 
         var usage: Usage?
         var failed = false
         var answer = ""
-        for await item in items {
+        loop: for await item in items {
             if Task.isCancelled { break }
             switch item {
+            case .admitted(let granted):
+                guard let granted else {
+                    failed = true
+                    status = 429
+                    note = " error=overloaded"
+                    try await send(ChunkFactory.errorEvent(overloaded))
+                    break loop
+                }
+                permit = granted
+                let events = run.events()
+                forward = Task {
+                    for await event in events { continuation.yield(.event(event)) }
+                    continuation.yield(.finished)
+                }
+            case .finished:
+                break loop
             case .heartbeat:
                 try await send(ChunkFactory.heartbeat)
             case .event(.content(let text)):

@@ -27,10 +27,14 @@ struct ChatCompletionsRoute {
             logger.info("rejected status=400 \(error.message)")
             return .error(error)
         }
-        guard let permit = await admission.acquire() else {
-            logger.warning("rejected status=429 queue full (MAX_CONCURRENT_REQUESTS=\(config.maxConcurrentRequests), MAX_QUEUED_REQUESTS=\(config.maxQueuedRequests))")
-            return .error(OpenAIError(status: 429, message: "The proxy is at capacity (\(config.maxConcurrentRequests) requests in flight, queue full). Retry shortly.", type: "rate_limit_error", code: "proxy_overloaded"),
-                          headers: ["Retry-After": "1"])
+        // A streamed request that has to queue gets its headers and heartbeats while it waits
+        // (SSEResponder takes its slot); anything else waits here for its slot.
+        var permit: Permit?
+        if !request.stream {
+            permit = await admission.acquire()
+            if permit == nil { return overloaded() }
+        } else if admission.isSaturated {
+            return overloaded()
         }
 
         // Which pipeline: the request's `model` picks a named pipeline or a passthrough model.
@@ -47,11 +51,13 @@ struct ChatCompletionsRoute {
             rounds = p.rounds
         case .passthrough:
             logger.info("passthrough model=\(request.model ?? "")")
+            if permit == nil { permit = await admission.acquire() }
+            guard let permit else { return overloaded() }
             return await PassthroughResponder(endpoint: config.primary, transport: transports.transport(for: config.primary),
                                               idleTimeout: config.upstreamTimeout)
                 .respond(body: http.body, permit: permit, metrics: metrics)
         case .unknown:
-            permit.release()
+            permit?.release()
             return .error(OpenAIError(status: 404, message: "The model '\(request.model ?? "")' does not exist on this proxy (STRICT_MODELS=true). GET /v1/models lists the available ones.",
                                       type: "invalid_request_error", param: "model", code: "model_not_found"))
         }
@@ -79,7 +85,7 @@ struct ChatCompletionsRoute {
 
         if request.stream {
             let writer = SSEResponder(run: run, model: clientModel, includeUsage: request.includeUsage, heartbeat: config.heartbeat,
-                                      logger: logger, metrics: metrics, observer: observer, permit: permit)
+                                      logger: logger, metrics: metrics, observer: observer, admission: admission, overloaded: overloadedError)
             return HTTPResponse(status: 200, headers: [
                 "Content-Type": "text/event-stream; charset=utf-8",
                 "Cache-Control": "no-cache",
@@ -88,7 +94,7 @@ struct ChatCompletionsRoute {
             ], body: .stream { try await writer.write(to: $0) })
         }
 
-        defer { permit.release() }
+        defer { permit?.release() }
         do {
             let answer = try await run.complete()
             let body = CompletionResponse.json(answer, model: clientModel)
@@ -102,6 +108,19 @@ struct ChatCompletionsRoute {
             observer.done(status: e.status, extra: "error=\(error.upstream.kind)")
             return .error(e)
         }
+    }
+}
+
+extension ChatCompletionsRoute {
+    var overloadedError: OpenAIError {
+        OpenAIError(status: 429, message: "The proxy is at capacity (\(config.maxConcurrentRequests) requests in flight, \(config.maxQueuedRequests) queued). Retry shortly.",
+                    type: "rate_limit_error", code: "proxy_overloaded")
+    }
+
+    func overloaded() -> HTTPResponse {
+        logger.warning("rejected status=429 queue full (MAX_CONCURRENT_REQUESTS=\(config.maxConcurrentRequests), MAX_QUEUED_REQUESTS=\(config.maxQueuedRequests))")
+        metrics.request(route: "chat_rejected", status: 429)
+        return .error(overloadedError, headers: ["Retry-After": "1"])
     }
 }
 

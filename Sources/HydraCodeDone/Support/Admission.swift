@@ -20,6 +20,9 @@ public final class Admission: Sendable {
     var inFlight: Int { state.withLock { $0.inFlight } }
     var queued: Int { state.withLock { $0.waiters.count } }
 
+    /// True when a request arriving now would be refused (every slot busy, queue full).
+    var isSaturated: Bool { state.withLock { $0.inFlight >= limit && $0.waiters.count >= maxQueued } }
+
     /// A permit, or nil when the queue is full (or the waiting client went away).
     func acquire() async -> Permit? {
         enum Fast { case granted, full, wait(UInt64) }
