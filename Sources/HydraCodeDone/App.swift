@@ -18,27 +18,14 @@ public enum App {
         }
         let config = await store.current
         let logger = Logger(level: config.logLevel)
-        let metrics = Metrics()
-        let admission = Admission(limit: config.maxConcurrentRequests, maxQueued: config.maxQueuedRequests)
-        let registry = ModelRegistry(config: config, created: unixTime())
-        let http = HTTP1Client(), https = URLSessionTransport()
-        await registry.startRefreshing(every: .seconds(60)) { endpoint in
-            let upstream = ChatUpstream(transport: endpoint.scheme == .http ? http : https, idleTimeout: .seconds(10))
-            return try? await upstream.models(endpoint)
-        }
-        let connections = ConnectionCount()
-        let handler = ProxyHandler(store: store, registry: registry, metrics: metrics, admission: admission,
-                                   transports: .init(http: http, https: https),
-                                   connections: { connections.value })
         let server: HTTPServer
+        let registry: ModelRegistry
         do {
-            server = try HTTPServer(host: config.host, port: config.port, limits: config.limits, handler: handler,
-                                    errorResponder: openAIErrorResponder)
+            (server, registry) = try await assemble(store: store, host: config.host, port: config.port)
         } catch {
             logger.error("cannot listen on \(config.host):\(config.port): \(error)")
             return 1
         }
-        connections.server = server
         logger.info("hydracodedone \(version) listening on \(config.host):\(server.port)")
         logger.info("configuration: \(config.summary)")
 
@@ -65,6 +52,29 @@ public enum App {
         // The signal sources must outlive the loop: released early, they would stop delivering.
         withExtendedLifetime(signals) {}
         return 0
+    }
+}
+
+extension App {
+    /// Wires configuration, registry, admission, metrics and transports into a listening server.
+    /// Tests use it too, on port 0, so they exercise exactly what `serve` runs.
+    static func assemble(store: ConfigStore, host: String, port: UInt16) async throws -> (HTTPServer, ModelRegistry) {
+        let config = await store.current
+        let admission = Admission(limit: config.maxConcurrentRequests, maxQueued: config.maxQueuedRequests)
+        let registry = ModelRegistry(config: config, created: unixTime())
+        let http = HTTP1Client(), https = URLSessionTransport()
+        await registry.startRefreshing(every: .seconds(60)) { endpoint in
+            let upstream = ChatUpstream(transport: endpoint.scheme == .http ? http : https, idleTimeout: .seconds(10))
+            return try? await upstream.models(endpoint)
+        }
+        let connections = ConnectionCount()
+        let handler = ProxyHandler(store: store, registry: registry, metrics: Metrics(), admission: admission,
+                                   transports: .init(http: http, https: https),
+                                   connections: { connections.value })
+        let server = try HTTPServer(host: host, port: port, limits: config.limits, handler: handler,
+                                    errorResponder: openAIErrorResponder)
+        connections.server = server
+        return (server, registry)
     }
 }
 

@@ -85,4 +85,29 @@ final class ProxyLoadAndDisconnectTests: XCTestCase {
         XCTAssertEqual(try second.readResponse().status, 200)
         XCTAssertEqual(fake.stats.requests, 2)
     }
+
+    /// A queued stream gets its headers and `: keep-alive` comments while it waits for a slot, so
+    /// reverse proxies do not cut it; it is answered in full once the slot frees.
+    func testQueuedStreamGetsHeartbeatsWhileWaiting() throws {
+        proxy = try ProxyFixture(["MAX_CONCURRENT_REQUESTS": "1", "MAX_QUEUED_REQUESTS": "1", "CRITIQUE_MODEL_NAME": "",
+                                  "HEARTBEAT_SECONDS": "0.2"])
+        try proxy.script("primary", #"{"content":"slow answer","first_delay_ms":1200}"#)
+        let first = try proxy.client(), queued = try proxy.client()
+        try first.send(Self.request(ProxyFixture.chatBody()))
+        let fake = proxy.fake
+        XCTAssertTrue(eventually(timeout: 3) { fake.stats.requests == 1 })
+        try queued.send(Self.request(ProxyFixture.chatBody(stream: true)))
+        // Headers and heartbeats arrive while the first request still holds the only slot.
+        let deadline = now() + 0.9
+        while now() < deadline { _ = queued.receiveSome(timeout: 0.1) }
+        let early = String(decoding: queued.pending, as: UTF8.self)
+        XCTAssertTrue(early.hasPrefix("HTTP/1.1 200"), early)
+        XCTAssertTrue(early.contains(": keep-alive"), "no heartbeat while queued: \(early)")
+        XCTAssertEqual(fake.stats.requests, 1, "the queued stream must not reach the upstream yet")
+        XCTAssertEqual(try first.readResponse().status, 200)
+        let all = String(decoding: queued.readToEnd(timeout: 5), as: UTF8.self)
+        XCTAssertTrue(all.contains("data: [DONE]"), all)
+        XCTAssertTrue(all.contains("slow "), all)
+        XCTAssertEqual(fake.stats.requests, 2)
+    }
 }

@@ -43,20 +43,11 @@ final class ProxyFixture {
         let store = try ConfigStore(environment: env, envFilePath: Self.missingEnvFile)
         let config = blocking { await store.current }
         self.config = config
-        // As App.serve assembles it (App has no seam to start on port 0 in-process and return).
-        let registry = ModelRegistry(config: config, created: 1_700_000_000)
-        let http = HTTP1Client(), https = URLSessionTransport()
-        blocking {
-            await registry.startRefreshing(every: .seconds(60)) { endpoint in
-                let upstream = ChatUpstream(transport: endpoint.scheme == .http ? http : https, idleTimeout: .seconds(10))
-                return try? await upstream.models(endpoint)
-            }
+        // Exactly what App.serve runs, on an ephemeral port.
+        let assembled: Result<(HTTPServer, ModelRegistry), Error> = blocking {
+            do { return .success(try await App.assemble(store: store, host: "127.0.0.1", port: 0)) } catch { return .failure(error) }
         }
-        self.registry = registry
-        let handler = ProxyHandler(store: store, registry: registry, metrics: Metrics(),
-                                   admission: Admission(limit: config.maxConcurrentRequests, maxQueued: config.maxQueuedRequests),
-                                   transports: .init(http: http, https: https), connections: { 0 })
-        server = try HTTPServer(host: "127.0.0.1", port: 0, limits: config.limits, handler: handler, errorResponder: openAIErrorResponder)
+        (server, registry) = try assembled.get()
         let server = self.server
         Task { await server.run() }
     }
