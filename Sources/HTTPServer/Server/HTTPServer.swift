@@ -29,6 +29,10 @@ public final class HTTPServer: Sendable {
 
     /// Accepts until `shutdown` closes the listener.
     public func run() async {
+        await withTaskExecutorPreference(listener.loop) { await self.acceptLoop() }
+    }
+
+    private func acceptLoop() async {
         while true {
             do {
                 while let client = try listener.socket.accept() { start(client) }
@@ -51,14 +55,15 @@ public final class HTTPServer: Sendable {
             return
         }
         let socket: AsyncSocket
-        do { socket = try AsyncSocket(client) } catch {
+        do { socket = try AsyncSocket(client, loop: EventLoopGroup.shared.next()) } catch {
             tracker.remove(client.fd)
             client.close()
             return
         }
         let connection = ConnectionHandler(socket: socket, handler: handler, limits: limits,
                                            tracker: tracker, errorResponder: errorResponder)
-        Task { await connection.run() }
+        // The connection's task runs on the loop that watches its socket (see EventLoop).
+        Task(executorPreference: socket.loop) { await connection.run() }
     }
 
     /// Stops accepting, closes idle connections, lets in-flight responses finish within `grace`,

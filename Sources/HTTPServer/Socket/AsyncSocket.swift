@@ -6,19 +6,21 @@ import Glibc
 public struct AsyncSocket: Sendable, Hashable {
     public let socket: Socket
     public var fd: Int32 { socket.fd }
-    let loop: EventLoop
+    /// The loop that watches this socket; tasks serving it prefer this loop as their executor.
+    public let loop: EventLoop
 
-    public init(_ socket: Socket, loop: EventLoop = .shared) throws {
+    /// Registers with `loop`, or with the caller's own loop (else the next one in turn).
+    public init(_ socket: Socket, loop: EventLoop? = nil) throws {
         self.socket = socket
-        self.loop = loop
-        try loop.register(socket.fd)
+        self.loop = loop ?? EventLoopGroup.shared.any()
+        try self.loop.register(socket.fd)
     }
 
     public static func == (a: AsyncSocket, b: AsyncSocket) -> Bool { a.socket == b.socket }
     public func hash(into hasher: inout Hasher) { hasher.combine(socket) }
 
     /// Connects to `host:port`; names are resolved on a Dispatch queue so no pool thread blocks.
-    public static func connect(host: String, port: UInt16, deadline: ContinuousClock.Instant?, loop: EventLoop = .shared) async throws -> AsyncSocket {
+    public static func connect(host: String, port: UInt16, deadline: ContinuousClock.Instant?, loop: EventLoop? = nil) async throws -> AsyncSocket {
         let address: SocketAddress
         if let literal = SocketAddress.literal(host.trimmingBrackets, port: port) {
             address = literal
@@ -34,7 +36,7 @@ public struct AsyncSocket: Sendable, Hashable {
         do { socket = try AsyncSocket(raw, loop: loop) } catch { raw.close(); throw error }
         if inProgress {
             do {
-                try await loop.wait(raw.fd, for: .write, deadline: deadline)
+                try await socket.loop.wait(raw.fd, for: .write, deadline: deadline)
                 let code = raw.pendingError()
                 if code != 0 { throw SocketError.system(call: "connect", errno: code) }
             } catch {

@@ -3,11 +3,12 @@ import Foundation
 import Glibc
 import Synchronization
 
-/// One dedicated thread waits on epoll (edge-triggered) and resumes the continuations of tasks
-/// waiting for readiness. No blocking syscall ever runs on the Swift concurrency pool.
-public final class EventLoop: Sendable {
-    public static let shared = EventLoop()
-
+/// One thread that both runs tasks and waits on epoll (edge-triggered) for their sockets, like an
+/// event loop in NIO. Connection tasks prefer this executor, so a task whose socket became ready
+/// resumes on the thread that saw the readiness: no hand-off to another thread, no wake-up of a
+/// sleeping pool thread per event. Work enqueued from other threads wakes the loop via an eventfd.
+/// No blocking syscall runs here.
+public final class EventLoop: TaskExecutor, Sendable {
     public enum Interest: Sendable { case read, write }
 
     private struct Waiter {
@@ -24,21 +25,47 @@ public final class EventLoop: Sendable {
         var writeReady = false
     }
 
+    private struct Queue {
+        var jobs: [UnownedJob] = []
+        /// The loop is (about to be) blocked in epoll_wait: an enqueue must wake it.
+        var sleeping = false
+    }
+
     private let epfd: Int32
     private let wakeFD: Int32
     private let slots = Mutex<[Int32: Slot]>([:])
+    private let queue = Mutex(Queue())
+    private let threadID = Atomic<UInt>(0)
     private static let wakeToken = UInt64.max
     private static let sweepInterval: Duration = .milliseconds(100)
 
-    private init() {
+    init(name: String) {
         epfd = csystem_epoll_create()
         wakeFD = csystem_eventfd()
         precondition(epfd >= 0 && wakeFD >= 0, "epoll/eventfd unavailable")
         _ = csystem_epoll_add(epfd, wakeFD, csystem_EPOLLIN | csystem_EPOLLET, Self.wakeToken)
         let thread = Thread { [self] in self.run() }
-        thread.name = "hydra-epoll"
+        thread.name = name
         thread.start()
     }
+
+    /// True on this loop's own thread.
+    var inLoop: Bool { threadID.load(ordering: .relaxed) == UInt(pthread_self()) }
+
+    // MARK: TaskExecutor
+
+    public func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        let wake = queue.withLock { q -> Bool in
+            q.jobs.append(job)
+            guard q.sleeping else { return false }
+            q.sleeping = false
+            return true
+        }
+        if wake { _ = csystem_eventfd_signal(wakeFD) }
+    }
+
+    // MARK: Readiness
 
     /// Starts watching a non-blocking descriptor. Call once, before any wait.
     public func register(_ fd: Int32) throws {
@@ -102,7 +129,10 @@ public final class EventLoop: Sendable {
         }
     }
 
+    // MARK: The loop
+
     private func run() {
+        threadID.store(UInt(pthread_self()), ordering: .relaxed)
         let capacity = 256
         let datas = UnsafeMutablePointer<UInt64>.allocate(capacity: capacity)
         let events = UnsafeMutablePointer<UInt32>.allocate(capacity: capacity)
@@ -112,8 +142,17 @@ public final class EventLoop: Sendable {
         let writeMask = csystem_EPOLLOUT | csystem_EPOLLHUP | csystem_EPOLLERR
         var resumable: [UnsafeContinuation<Void, Error>] = []
         resumable.reserveCapacity(capacity * 2)
+        let executor = asUnownedTaskExecutor()
         while true {
-            let n = csystem_epoll_wait(epfd, datas, events, Int32(capacity), 100)
+            // Run what is queued; sleep in epoll only when there is nothing left to run.
+            let jobs = queue.withLock { q -> [UnownedJob] in
+                let jobs = q.jobs
+                q.jobs.removeAll(keepingCapacity: true)
+                q.sleeping = jobs.isEmpty
+                return jobs
+            }
+            for job in jobs { job.runSynchronously(on: executor) }
+            let n = csystem_epoll_wait(epfd, datas, events, Int32(capacity), jobs.isEmpty ? 100 : 0)
             if n > 0 {
                 slots.withLock { slots in
                     for i in 0..<Int(n) where datas[i] != Self.wakeToken {
@@ -129,8 +168,11 @@ public final class EventLoop: Sendable {
                         slots[fd] = slot
                     }
                 }
+                // Resuming enqueues each task on its preferred executor: for connection tasks,
+                // this loop, so they run in the next turn on this thread.
                 for c in resumable { c.resume() }
                 resumable.removeAll(keepingCapacity: true)
+                if (0..<Int(n)).contains(where: { datas[$0] == Self.wakeToken }) { _ = csystem_eventfd_drain(wakeFD) }
             }
             let now = clock.now
             if now >= nextSweep {

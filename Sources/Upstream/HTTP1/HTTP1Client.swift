@@ -11,7 +11,9 @@ public final class HTTP1Client: UpstreamTransport {
 
     public func send(_ request: UpstreamRequest) async throws(UpstreamError) -> UpstreamResponse {
         let endpoint = request.endpoint
-        let key = "\(endpoint.host):\(endpoint.port)"
+        // Pooled per event loop: a connection is reused by tasks running on the loop that watches it.
+        let loopID = EventLoopGroup.shared.current.map { String(UInt(bitPattern: ObjectIdentifier($0).hashValue)) } ?? "-"
+        let key = "\(endpoint.host):\(endpoint.port)@\(loopID)"
         let head = Self.requestHead(request)
         // A pooled connection the upstream closed meanwhile fails before any response byte:
         // that one case is retried on a fresh connection (nothing was processed).
