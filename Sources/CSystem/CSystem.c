@@ -3,6 +3,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 #include <errno.h>
+#include <malloc.h>
 
 const uint32_t csystem_EPOLLIN = EPOLLIN;
 const uint32_t csystem_EPOLLOUT = EPOLLOUT;
@@ -37,3 +38,4 @@ int csystem_eventfd(void) { return eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC); }
 int csystem_eventfd_signal(int fd) { uint64_t one = 1; return (int)write(fd, &one, sizeof one); }
 int csystem_eventfd_drain(int fd) { uint64_t v; return (int)read(fd, &v, sizeof v); }
 int csystem_accept4(int fd) { return accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC); }
+int csystem_malloc_trim(void) { return malloc_trim(0); }

@@ -32,6 +32,8 @@ public enum App {
         // SIGHUP re-reads .env and the pipelines file; requests in flight keep their snapshot.
         let signals = SignalWatcher([SIGTERM, SIGINT, SIGHUP])
         let serving = Task { await server.run() }
+        let trimming = Task { await server.releaseMemoryWhenIdle() }
+        defer { trimming.cancel() }
         for await signal in signals.stream {
             if signal == SIGHUP {
                 switch await store.reload() {

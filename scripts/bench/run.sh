@@ -58,7 +58,8 @@ elif [ -n "$stale" ]; then
         sleep 5; waited=$((waited + 5))
     done
     say "building release binaries into $SCRATCH"
-    swift build -c release --scratch-path "$SCRATCH" >&2 || die "release build failed"
+    # --static-swift-stdlib: measure the binary the Dockerfile ships.
+    swift build -c release --static-swift-stdlib --scratch-path "$SCRATCH" >&2 || die "release build failed"
 fi
 PROXY_BIN=$(pwd)/$BIN_DIR/hydracodedone
 FAKE_BIN=$(pwd)/$BIN_DIR/fake-upstream

@@ -17,6 +17,8 @@ int csystem_eventfd(void);
 int csystem_eventfd_signal(int fd);
 int csystem_eventfd_drain(int fd);
 int csystem_accept4(int fd);
+/// Returns freed heap memory to the system (glibc); call when idle.
+int csystem_malloc_trim(void);
 
 extern const uint32_t csystem_EPOLLIN;
 extern const uint32_t csystem_EPOLLOUT;

@@ -9,6 +9,8 @@ final class ConnectionTracker: Sendable {
         var draining = false
     }
     private let state = Mutex(State())
+    /// Connections ever admitted: lets an idle-time task see whether anything happened.
+    let admitted = Atomic<Int>(0)
 
     var count: Int { state.withLock { $0.idle.count } }
     var isDraining: Bool { state.withLock { $0.draining } }
@@ -18,6 +20,7 @@ final class ConnectionTracker: Sendable {
         state.withLock { s in
             guard !s.draining, s.idle.count < max else { return false }
             s.idle[fd] = true
+            admitted.add(1, ordering: .relaxed)
             return true
         }
     }
