@@ -28,9 +28,12 @@ public struct PipelinePlan: Sendable {
     public var showDraft = false
     /// How many times the critique is applied, each round refining the previous round's answer.
     public var rounds = 1
+    /// Where the run's own tasks (stage readers) should execute: the caller's event loop keeps a
+    /// streamed token on one thread from upstream socket to client socket. nil: the global pool.
+    public var executor: (any TaskExecutor)?
 
     public init(primary: Stage, critique: Stage?, critiquePrompt: String, critiqueFailure: CritiqueFailure, forwardedHeaders: [(String, String)] = [], maxDraftBytes: Int = 64 << 20,
-                showDraft: Bool = false, rounds: Int = 1) {
+                showDraft: Bool = false, rounds: Int = 1, executor: (any TaskExecutor)? = nil) {
         self.primary = primary
         self.critique = critique
         self.critiquePrompt = critiquePrompt
@@ -39,6 +42,7 @@ public struct PipelinePlan: Sendable {
         self.maxDraftBytes = maxDraftBytes
         self.showDraft = showDraft
         self.rounds = rounds
+        self.executor = executor
     }
 }
 

@@ -6,7 +6,7 @@ extension PipelineRun {
     /// cancels the run and with it the upstream calls.
     public nonisolated func events() -> AsyncStream<PipelineEvent> {
         let (stream, continuation) = AsyncStream<PipelineEvent>.makeStream()
-        let task = Task { await self.runStreaming(continuation) }
+        let task = Task(executorPreference: plan.executor) { await self.runStreaming(continuation) }
         continuation.onTermination = { _ in task.cancel() }
         return stream
     }
@@ -16,7 +16,7 @@ extension PipelineRun {
         observer.stageStarted(.primary)
         let primaryStart = clock.now
         let primary = StageStream.start(plan.primary, body: StageRequests.primary(request, model: plan.primary.endpoint.model, stream: true),
-                                        headers: plan.forwardedHeaders)
+                                        headers: plan.forwardedHeaders, executor: plan.executor)
         guard let critique = plan.critique else {
             _ = await consume(primary, stage: .primary, started: primaryStart, emit: .content, out)
             return
@@ -38,7 +38,8 @@ extension PipelineRun {
             if plan.showDraft, !isLast { out.yield(.delta(["reasoning_content": .string("\n\n— critique round \(round) —\n\n")])) }
             observer.stageStarted(.critique)
             let critiqueStart = clock.now
-            let refined = StageStream.start(critique, body: critiqueBody(draft: current, stream: true), headers: plan.forwardedHeaders)
+            let refined = StageStream.start(critique, body: critiqueBody(draft: current, stream: true), headers: plan.forwardedHeaders,
+                                            executor: plan.executor)
             let result = await consume(refined, stage: .critique, started: critiqueStart,
                                        emit: isLast ? .content : plan.showDraft ? .reasoning : .none, out)
             switch result {

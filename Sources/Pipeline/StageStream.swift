@@ -4,9 +4,10 @@ import Upstream
 /// Runs one streamed upstream call and turns its chunks into `StageEvent`s. Ending the consumer
 /// (or cancelling it) cancels the call, which closes the upstream connection.
 enum StageStream {
-    static func start(_ stage: PipelinePlan.Stage, body: JSONObject, headers: [(String, String)]) -> AsyncStream<StageEvent> {
+    static func start(_ stage: PipelinePlan.Stage, body: JSONObject, headers: [(String, String)],
+                      executor: (any TaskExecutor)?) -> AsyncStream<StageEvent> {
         let (stream, continuation) = AsyncStream<StageEvent>.makeStream()
-        let task = Task {
+        let task = Task(executorPreference: executor) {
             do {
                 let chunks = try await stage.upstream.stream(stage.endpoint, body: body, extraHeaders: headers)
                 while let chunk = try await chunks.next() {

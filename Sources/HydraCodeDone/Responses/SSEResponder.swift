@@ -44,8 +44,10 @@ struct SSEResponder: Sendable {
         try await send(chunks.event(delta: ["role": .string("assistant"), "content": .string("")]))
 
         let (items, continuation) = AsyncStream<Item>.makeStream()
-        let admit = Task { [admission] in continuation.yield(.admitted(await admission.acquire())) }
-        let beat = Task { [heartbeat] in
+        // Helper tasks stay on this connection's event loop (unstructured tasks do not inherit it).
+        let loop = EventLoopGroup.shared.current
+        let admit = Task(executorPreference: loop) { [admission] in continuation.yield(.admitted(await admission.acquire())) }
+        let beat = Task(executorPreference: loop) { [heartbeat] in
             while !Task.isCancelled {
                 try? await Task.sleep(for: heartbeat)
                 if Task.isCancelled { break }
@@ -75,7 +77,7 @@ struct SSEResponder: Sendable {
                 }
                 permit = granted
                 let events = run.events()
-                forward = Task {
+                forward = Task(executorPreference: loop) {
                     for await event in events { continuation.yield(.event(event)) }
                     continuation.yield(.finished)
                 }

@@ -76,7 +76,8 @@ struct ChatCompletionsRoute {
             forwardedHeaders: forwarded,
             maxDraftBytes: config.maxUpstreamResponseBytes,
             showDraft: control.showDraft ?? config.showDraft,
-            rounds: control.rounds ?? rounds)
+            rounds: control.rounds ?? rounds,
+            executor: EventLoopGroup.shared.current)
         let clientModel = request.model ?? config.proxyModelName
         logger.debug("prompt: \(request.lastUserText ?? "")")
         let observer = RequestObserver(logger: logger, metrics: metrics, start: start,
