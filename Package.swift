@@ -26,10 +26,12 @@ let package = Package(
         // A scriptable OpenAI-compatible upstream for tests and benchmarks (real wire format, real socket).
         .target(name: "FakeUpstream", dependencies: ["HTTPServer", "OpenAIWire"], exclude: ["README.md"]),
         .executableTarget(name: "fake-upstream", dependencies: ["FakeUpstream"]),
-        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer"]),
+        // Blocking raw-socket HTTP client shared by the test targets.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "TestSupport"]),
         .testTarget(name: "OpenAIWireTests", dependencies: ["OpenAIWire"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "FakeUpstream"]),
-        .testTarget(name: "HydraCodeDoneTests", dependencies: ["HydraCodeDone", "FakeUpstream"]),
+        .testTarget(name: "HydraCodeDoneTests", dependencies: ["HydraCodeDone", "FakeUpstream", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,5 +1,6 @@
 import XCTest
 @testable import HTTPServer
+@testable import TestSupport
 
 /// The chunked decoder is incremental: any split of the same bytes gives the same body, the same
 /// end and the same count of bytes used.

@@ -1,5 +1,6 @@
 import XCTest
 import HTTPServer
+@testable import TestSupport
 
 /// The connection cap, and that connections leave nothing behind.
 final class ConnectionLimitTests: XCTestCase {

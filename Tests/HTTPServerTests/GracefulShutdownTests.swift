@@ -1,5 +1,6 @@
 import XCTest
 import HTTPServer
+@testable import TestSupport
 
 /// `shutdown(grace:)`: finish what is in flight, close what is idle, refuse what is new.
 final class GracefulShutdownTests: XCTestCase {

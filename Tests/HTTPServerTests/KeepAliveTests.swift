@@ -1,5 +1,6 @@
 import XCTest
 import HTTPServer
+@testable import TestSupport
 
 /// Connection reuse over real sockets: keep-alive, close, HTTP/1.0, pipelining.
 final class KeepAliveTests: XCTestCase {

@@ -1,5 +1,6 @@
 import XCTest
 import HTTPServer
+@testable import TestSupport
 
 /// Mutated requests over real sockets: whatever the server says must be well-formed HTTP, and it
 /// must keep serving.

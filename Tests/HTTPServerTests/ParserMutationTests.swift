@@ -1,5 +1,6 @@
 import XCTest
 @testable import HTTPServer
+@testable import TestSupport
 
 /// Randomised robustness of the request parsers (fixed seed: every run sees the same inputs).
 final class ParserMutationTests: XCTestCase {

@@ -1,5 +1,6 @@
 import XCTest
 import HTTPServer
+@testable import TestSupport
 
 /// Requests the HTTP layer refuses itself: the answer states the status and closes the connection.
 final class ProtocolErrorTests: XCTestCase {

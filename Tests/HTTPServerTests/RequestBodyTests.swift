@@ -1,5 +1,6 @@
 import XCTest
 import HTTPServer
+@testable import TestSupport
 
 /// Request bodies and headers as the handler sees them.
 final class RequestBodyTests: XCTestCase {

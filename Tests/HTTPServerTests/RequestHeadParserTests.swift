@@ -1,5 +1,6 @@
 import XCTest
 @testable import HTTPServer
+@testable import TestSupport
 
 /// The request-head parser is pure: the same bytes must give the same head however they arrive.
 final class RequestHeadParserTests: XCTestCase {

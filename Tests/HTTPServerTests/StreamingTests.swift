@@ -1,5 +1,6 @@
 import XCTest
 import HTTPServer
+@testable import TestSupport
 
 /// Streamed responses: framing, liveness, backpressure, and noticing a client that left.
 final class StreamingTests: XCTestCase {

@@ -1,5 +1,6 @@
 import XCTest
 import HTTPServer
+@testable import TestSupport
 
 /// Slow and idle clients are cut on time without holding up anyone else.
 final class TimeoutTests: XCTestCase {

@@ -4,6 +4,7 @@ import Pipeline
 import Upstream
 import XCTest
 @testable import HydraCodeDone
+@testable import TestSupport
 
 /// Configuration: defaults, precedence, validation (each error names its variable), endpoints.
 final class AppConfigTests: XCTestCase {

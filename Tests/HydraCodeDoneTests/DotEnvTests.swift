@@ -1,5 +1,6 @@
 import XCTest
 @testable import HydraCodeDone
+@testable import TestSupport
 
 /// `.env` files, parsed the way docker compose reads them.
 final class DotEnvTests: XCTestCase {

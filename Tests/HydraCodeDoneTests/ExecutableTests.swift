@@ -1,6 +1,7 @@
 import FakeUpstream
 import Foundation
 import XCTest
+@testable import TestSupport
 
 /// The built `hydracodedone` executable as a user runs it.
 final class ExecutableTests: XCTestCase {

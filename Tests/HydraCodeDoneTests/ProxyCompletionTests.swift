@@ -1,6 +1,7 @@
 import Foundation
 import OpenAIWire
 import XCTest
+@testable import TestSupport
 
 /// Non-streamed chat completions end to end: client → proxy → fake primary → fake critique.
 final class ProxyCompletionTests: XCTestCase {

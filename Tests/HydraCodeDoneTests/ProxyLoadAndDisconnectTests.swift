@@ -1,6 +1,7 @@
 import Foundation
 import OpenAIWire
 import XCTest
+@testable import TestSupport
 
 /// A client that leaves stops the upstream work; a full proxy queues or refuses clearly.
 final class ProxyLoadAndDisconnectTests: XCTestCase {

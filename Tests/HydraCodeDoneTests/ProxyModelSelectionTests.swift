@@ -2,6 +2,7 @@ import FakeUpstream
 import Foundation
 import OpenAIWire
 import XCTest
+@testable import TestSupport
 
 /// How a request's `model` and `hydra` object choose what runs: named pipelines, strict models,
 /// passthrough models and per-request switches.

@@ -1,5 +1,6 @@
 import OpenAIWire
 import XCTest
+@testable import TestSupport
 
 /// Routing, authentication and request ids over real sockets.
 final class ProxyRoutesTests: XCTestCase {

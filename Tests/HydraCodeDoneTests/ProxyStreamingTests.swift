@@ -1,5 +1,6 @@
 import OpenAIWire
 import XCTest
+@testable import TestSupport
 
 /// Streamed chat completions: SSE framing, heartbeats and in-stream errors, as a client parses them.
 final class ProxyStreamingTests: XCTestCase {

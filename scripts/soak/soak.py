@@ -66,8 +66,9 @@ IDLE_SECONDS = env_int("SOAK_IDLE_SECONDS", 5)
 REQUEST_TIMEOUT = env_int("SOAK_REQUEST_TIMEOUT", 120)
 CHUNK_DELAY_MS = env_int("SOAK_CHUNK_DELAY_MS", 5)
 FD_SLACK = env_int("SOAK_FD_SLACK", 16)
-# The proxy keeps up to 256 idle keep-alive connections per upstream host (Upstream/ConnectionPool).
-POOL_CAP = env_int("SOAK_POOL_CAP", 256)
+# The proxy keeps up to 256 idle keep-alive connections per upstream host in each event loop's
+# pool (Upstream/HTTP1/ConnectionPool, keyed per loop; one loop per core).
+POOL_CAP = env_int("SOAK_POOL_CAP", 256 * (os.cpu_count() or 1))
 HEADER_TIMEOUT = env_int("SOAK_HEADER_TIMEOUT_SECONDS", 15)
 BIN_DIR = pathlib.Path(os.environ.get("SOAK_BIN_DIR", str(ROOT / ".build-release" / "release")))
 

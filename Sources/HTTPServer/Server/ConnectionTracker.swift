@@ -9,8 +9,8 @@ final class ConnectionTracker: Sendable {
         var draining = false
     }
     private let state = Mutex(State())
-    /// Connections ever admitted: lets an idle-time task see whether anything happened.
-    let admitted = Atomic<Int>(0)
+    /// Connections opened plus closed, ever: lets an idle-time task see whether anything happened.
+    let events = Atomic<Int>(0)
 
     var count: Int { state.withLock { $0.idle.count } }
     var isDraining: Bool { state.withLock { $0.draining } }
@@ -20,7 +20,7 @@ final class ConnectionTracker: Sendable {
         state.withLock { s in
             guard !s.draining, s.idle.count < max else { return false }
             s.idle[fd] = true
-            admitted.add(1, ordering: .relaxed)
+            events.add(1, ordering: .relaxed)
             return true
         }
     }
@@ -35,6 +35,7 @@ final class ConnectionTracker: Sendable {
 
     func remove(_ fd: Int32) {
         state.withLock { _ = $0.idle.removeValue(forKey: fd) }
+        events.add(1, ordering: .relaxed)
     }
 
     /// Stops admitting; wakes idle connections (their pending read sees end-of-stream) so they close.

@@ -28,15 +28,19 @@ public final class HTTPServer: Sendable {
 
     public var openConnections: Int { tracker.count }
 
-    /// Once the server is idle after serving, hands freed heap memory back to the system, so RSS
-    /// returns close to where it started instead of staying at the peak of the last burst.
+    /// Once connections stop opening and closing after a burst, hands freed heap memory back to
+    /// the system, so RSS returns close to where it started instead of staying at the burst's peak.
     public func releaseMemoryWhenIdle(every interval: Duration = .seconds(1)) async {
-        var seen = tracker.admitted.load(ordering: .relaxed)
+        var seen = tracker.events.load(ordering: .relaxed)
+        var dirty = false
         while !Task.isCancelled {
             try? await Task.sleep(for: interval)
-            let now = tracker.admitted.load(ordering: .relaxed)
-            if now != seen, tracker.count == 0 {
+            let now = tracker.events.load(ordering: .relaxed)
+            if now != seen {
                 seen = now
+                dirty = true
+            } else if dirty {
+                dirty = false
                 _ = csystem_malloc_trim()
             }
         }

@@ -3,6 +3,7 @@ import Foundation
 import HTTPServer
 import Synchronization
 import XCTest
+@testable import TestSupport
 
 /// A handler made of a closure, so each test states its own behaviour.
 struct ClosureHandler: HTTPHandler {
@@ -87,15 +88,6 @@ final class Gate: Sendable {
     }
 }
 
-/// Polls `condition` until it holds or `timeout` seconds pass.
-func eventually(timeout: Double, _ condition: () -> Bool) -> Bool {
-    let deadline = now() + timeout
-    while now() < deadline {
-        if condition() { return true }
-        usleep(10_000)
-    }
-    return condition()
-}
 
 /// Runs /usr/bin/curl; stdout and stderr are collected whole.
 func curl(_ arguments: [String], stdin: [UInt8]? = nil) throws -> (status: Int32, stdout: [UInt8], stderr: String) {

@@ -1,3 +1,4 @@
+@testable import TestSupport
 /// SplitMix64: a tiny deterministic generator, so every run mutates the same way.
 struct SeededGenerator: RandomNumberGenerator {
     private var state: UInt64

@@ -7,6 +7,7 @@ import OpenAIWire
 import Synchronization
 import Upstream
 import XCTest
+@testable import TestSupport
 
 /// The proxy exactly as `App.serve` assembles it (config store, registry, admission, handler,
 /// server with the OpenAI error responder), on an ephemeral loopback port, in front of an
@@ -149,11 +150,3 @@ final class Locked<T: Sendable>: Sendable {
     func set(_ value: T) { storage.withLock { $0 = value } }
 }
 
-func eventually(timeout: Double, _ condition: () -> Bool) -> Bool {
-    let deadline = now() + timeout
-    while now() < deadline {
-        if condition() { return true }
-        usleep(10_000)
-    }
-    return condition()
-}

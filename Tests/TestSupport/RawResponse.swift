@@ -1,3 +1,4 @@
+import Foundation
 import Glibc
 
 /// A response as received: the head exactly, the body decoded, and for chunked bodies each chunk.
@@ -99,4 +100,14 @@ func now() -> Double {
     var ts = timespec()
     clock_gettime(CLOCK_MONOTONIC, &ts)
     return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}
+
+/// Polls `condition` until it holds or `timeout` seconds pass.
+func eventually(timeout: Double, _ condition: () -> Bool) -> Bool {
+    let deadline = now() + timeout
+    while now() < deadline {
+        if condition() { return true }
+        usleep(10_000)
+    }
+    return condition()
 }
