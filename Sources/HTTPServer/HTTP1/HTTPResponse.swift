@@ -27,6 +27,13 @@ public struct HTTPResponse: Sendable {
 /// Handles one request. The HTTP layer calls it once per request, in order per connection.
 public protocol HTTPHandler: Sendable {
     func handle(_ request: HTTPRequest) async -> HTTPResponse
+    /// Whether the server should watch for the client hanging up while this request is handled
+    /// (and cancel the handler then). Instant answers can skip the watch and its cost.
+    func mayTakeLong(_ request: HTTPRequest) -> Bool
+}
+
+extension HTTPHandler {
+    public func mayTakeLong(_ request: HTTPRequest) -> Bool { true }
 }
 
 /// Lets a streaming body send its pieces. Each `write` leaves in one `send` (TCP_NODELAY is on)

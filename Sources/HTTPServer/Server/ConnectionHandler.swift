@@ -53,7 +53,7 @@ actor ConnectionHandler {
                 return
             }
             let request = HTTPRequest(method: head.method, target: head.target, version: head.version, headers: head.headers, body: body)
-            let keepAlive = await respondWatchingPeer(request)
+            let keepAlive = handler.mayTakeLong(request) ? await respondWatchingPeer(request) : await respond(request)
             if !keepAlive { return }
         }
     }

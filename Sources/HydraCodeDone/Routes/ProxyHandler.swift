@@ -24,8 +24,18 @@ public struct ProxyHandler: HTTPHandler {
         }
     }
 
+    /// Only chat completions wait on upstreams; everything else answers at once.
+    public func mayTakeLong(_ request: HTTPRequest) -> Bool { Route.match(request.path) == .chat }
+
     public func handle(_ request: HTTPRequest) async -> HTTPResponse {
         let requestID = RequestID.accept(request.headers["X-Request-Id"])
+        // Liveness answers without touching the configuration actor.
+        if Route.match(request.path) == .health, request.method == "GET" || request.method == "HEAD" {
+            var response = HTTPResponse.json(200, .object(["status": .string("ok")]))
+            response.headers.set("X-Request-Id", requestID)
+            metrics.request(route: Route.health.rawValue, status: 200)
+            return response
+        }
         let config = await store.current
         var response: HTTPResponse
         let route = Route.match(request.path)
