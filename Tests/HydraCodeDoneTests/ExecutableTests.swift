@@ -81,55 +81,15 @@ final class ExecutableTests: XCTestCase {
         let fake = try FakeUpstream()
         fake.start()
         defer { blocking { await fake.shutdown() } }
-        let binary = try XCTUnwrap(Self.binary)
-        let process = Process()
-        process.executableURL = binary
-        process.environment = ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "", "ENV_FILE": ProxyFixture.missingEnvFile,
-                               "HOST": "127.0.0.1", "PORT": "0", "OPENAI_BASE_URL": fake.baseURL,
-                               "PRIMARY_MODEL_NAME": "primary", "CRITIQUE_MODEL_NAME": "critique", "LOG_LEVEL": "INFO"]
-        let err = Pipe()
-        let logged = Locked("")
-        err.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            let text = String(decoding: data, as: UTF8.self)
-            logged.set(logged.value + text)
-        }
-        process.standardError = err
-        process.standardOutput = Pipe()
-        try process.run()
-        defer { if process.isRunning { process.terminate() } }
-
-        // PORT=0: the startup line says which port the kernel gave.
-        var port = 0
-        let listening = eventually(timeout: 10) {
-            guard let line = logged.value.split(separator: "\n").first(where: { $0.contains("listening on 127.0.0.1:") }),
-                  let p = line.split(separator: ":").last.flatMap({ Int($0) }) else { return false }
-            port = p
-            return true
-        }
-        XCTAssertTrue(listening, "no startup line: \(logged.value)")
-        var response: RawResponse?
-        let started = eventually(timeout: 5) {
-            guard let c = try? RawClient(port: UInt16(port)) else { return false }
-            response = try? c.exchange("GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            return response != nil
-        }
-        XCTAssertTrue(started, "the server never answered on port \(port)")
-        XCTAssertEqual(response?.status, 200)
-        let c = try RawClient(port: UInt16(port))
-        let body = ProxyFixture.chatBody()
-        let chat = try c.exchange("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
-        XCTAssertEqual(chat.status, 200)
+        let proxy = try ProxyProcess(environment: ["OPENAI_BASE_URL": fake.baseURL, "PRIMARY_MODEL_NAME": "primary",
+                                                   "CRITIQUE_MODEL_NAME": "critique", "LOG_LEVEL": "INFO"])
+        XCTAssertEqual(try proxy.send("GET", "/health").status, 200)
+        XCTAssertEqual(try proxy.send("POST", "/v1/chat/completions", body: ProxyFixture.chatBody()).status, 200)
         XCTAssertEqual(fake.stats.requests, 2)
 
-        kill(process.processIdentifier, SIGTERM)
-        XCTAssertTrue(eventually(timeout: 10) { !process.isRunning }, "SIGTERM did not stop the server")
-        process.waitUntilExit()
-        XCTAssertEqual(process.terminationStatus, 0)
-        usleep(100_000)
-        err.fileHandleForReading.readabilityHandler = nil
-        let log = logged.value
-        XCTAssertTrue(log.contains("listening on 127.0.0.1:\(port)"), log)
+        XCTAssertEqual(proxy.stop(), 0, "SIGTERM must drain and exit 0")
+        let log = proxy.log
+        XCTAssertTrue(log.contains("listening on 127.0.0.1:\(proxy.port)"), log)
         XCTAssertTrue(log.contains("primary started"), log)
         XCTAssertTrue(log.contains("critique started"), log)
         XCTAssertTrue(log.contains("done status=200"), log)

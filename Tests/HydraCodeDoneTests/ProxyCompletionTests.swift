@@ -139,6 +139,33 @@ final class ProxyCompletionTests: XCTestCase {
         XCTAssertEqual(error?["code"]?.stringValue, "upstream_timeout")
     }
 
+    /// An upstream that answers more than MAX_UPSTREAM_RESPONSE_BYTES is cut off with a clear
+    /// error instead of being held in memory; the proxy keeps serving.
+    func testEnormousUpstreamAnswerIsCappedAndTheProxyKeepsServing() throws {
+        proxy.stop()
+        proxy = try ProxyFixture(["MAX_UPSTREAM_RESPONSE_BYTES": "65536", "CRITIQUE_MODEL_NAME": ""])
+        let huge = String(repeating: "x", count: 200_000)
+        try proxy.script("primary", #"{"content":"\#(huge)"}"#)
+        let error = try proxy.chat(ProxyFixture.chatBody()).assertOpenAIError(status: 502)
+        XCTAssertEqual(error?["code"]?.stringValue, "upstream_too_large")
+        let streamed = try proxy.chat(ProxyFixture.chatBody(stream: true))
+        XCTAssertTrue(streamed.text.contains("upstream_too_large") || streamed.text.contains("data: [DONE]"), streamed.text)
+        try proxy.script("primary", #"{"content":"small"}"#)
+        XCTAssertEqual(try proxy.chat(ProxyFixture.chatBody()).status, 200)
+    }
+
+    /// A slow but steady upstream is not a dead one: the timeout is per silence, not per answer.
+    func testSlowTrickleWithinTheTimeoutCompletes() throws {
+        proxy.stop()
+        proxy = try ProxyFixture(["UPSTREAM_TIMEOUT_SECONDS": "0.6", "CRITIQUE_MODEL_NAME": ""])
+        try proxy.script("primary", #"{"chunks":["a","b","c","d","e"],"chunk_delay_ms":300}"#)
+        let r = try proxy.chat(ProxyFixture.chatBody(stream: true), timeout: 10)
+        XCTAssertEqual(r.status, 200)
+        XCTAssertTrue(r.text.contains("data: [DONE]"), r.text)
+        XCTAssertFalse(r.text.contains("\"error\""), r.text)
+        for piece in ["a", "b", "c", "d", "e"] { XCTAssertTrue(r.text.contains("\"content\":\"\(piece)\""), piece) }
+    }
+
     func testUpstreamRejectionKeepsItsStatus() throws {
         try proxy.script("primary", #"{"status":400,"error_body":"{\"error\":{\"message\":\"maximum context length exceeded\"}}"}"#)
         let error = try proxy.chat(ProxyFixture.chatBody()).assertOpenAIError(status: 400)
