@@ -21,23 +21,48 @@ actor ConnectionHandler {
         self.parser = RequestHeadParser(maxRequestLineBytes: limits.maxRequestLineBytes, maxHeaderBytes: limits.maxHeaderBytes)
     }
 
-    func run() async {
-        defer {
-            tracker.remove(socket.fd)
-            socket.close()
+    /// Serves requests until the connection closes, or until it falls idle: then no task waits
+    /// for it (a task and its stack cost kilobytes); the event loop starts a new one when the
+    /// client speaks again.
+    func run(isFirst first: Bool = true) async {
+        if await serve(isFirst: first) == .park { return park() }
+        close()
+    }
+
+    private func close() {
+        tracker.remove(socket.fd)
+        socket.close()
+    }
+
+    private func park() {
+        let deadline = ContinuousClock.now.advanced(by: limits.idleTimeout)
+        let loop = socket.loop
+        loop.whenReadable(socket.fd, deadline: deadline) { [self] ready in
+            Task(executorPreference: loop) {
+                if ready { await self.run(isFirst: false) } else { await self.close() }
+            }
         }
-        var isFirst = true
+    }
+
+    private enum Ending { case close, park }
+
+    private func serve(isFirst first: Bool) async -> Ending {
+        var isFirst = first
         while true {
-            guard tracker.setIdle(socket.fd, buffer.isEmpty) else { return }
+            guard tracker.setIdle(socket.fd, buffer.isEmpty) else { return .close }
+            if buffer.isEmpty, !isFirst {
+                // Idle keep-alive connection: nothing is pending; wait without a task.
+                if !socket.socket.hasPendingInput() { return .park }
+            }
             let head: RequestHead
             switch await readHead(isFirst: isFirst) {
-            case .closed: return
+            case .closed: return .close
             case .failed(let error):
                 await sendError(error.status, error.message)
-                return
+                return .close
             case .timedOutMidHead:
                 await sendError(408, "Request header timeout")
-                return
+                return .close
             case .head(let h): head = h
             }
             _ = tracker.setIdle(socket.fd, false)
@@ -48,13 +73,13 @@ actor ConnectionHandler {
                 body = try await readBody(head)
             } catch let error as HTTPParseError {
                 await sendError(error.status, error.message)
-                return
+                return .close
             } catch {
-                return
+                return .close
             }
             let request = HTTPRequest(method: head.method, target: head.target, version: head.version, headers: head.headers, body: body)
             let keepAlive = handler.mayTakeLong(request) ? await respondWatchingPeer(request) : await respond(request)
-            if !keepAlive { return }
+            if !keepAlive { return .close }
         }
     }
 

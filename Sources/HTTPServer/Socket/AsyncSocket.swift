@@ -48,13 +48,19 @@ public struct AsyncSocket: Sendable, Hashable {
     }
 
     /// Reads what is available (up to `maxBytes`), waiting if nothing is. Empty result = EOF.
-    /// The scratch buffer is temporary: a connection holds only the bytes it actually received.
+    /// The scratch buffer is the loop's (or temporary): a connection holds only the bytes it received.
     public func read(maxBytes: Int = 64 * 1024, deadline: ContinuousClock.Instant? = nil) async throws -> [UInt8] {
+        func receive(_ scratch: UnsafeMutableRawBufferPointer) throws -> (Socket.IOResult, [UInt8]) {
+            let result = try socket.receive(into: scratch)
+            if case .bytes(let n) = result { return (result, Array(scratch[0..<n])) }
+            return (result, [])
+        }
         while true {
-            let (result, bytes) = try withUnsafeTemporaryAllocation(byteCount: maxBytes, alignment: 1) { scratch -> (Socket.IOResult, [UInt8]) in
-                let result = try socket.receive(into: scratch)
-                if case .bytes(let n) = result { return (result, Array(scratch[0..<n])) }
-                return (result, [])
+            let result: Socket.IOResult, bytes: [UInt8]
+            if let current = EventLoopGroup.shared.current {
+                (result, bytes) = try receive(UnsafeMutableRawBufferPointer(rebasing: current.scratch[0..<min(maxBytes, current.scratch.count)]))
+            } else {
+                (result, bytes) = try withUnsafeTemporaryAllocation(byteCount: maxBytes, alignment: 1) { try receive($0) }
             }
             switch result {
             case .bytes: return bytes

@@ -115,6 +115,13 @@ public struct Socket: Sendable, Hashable {
         }
     }
 
+    /// True when bytes (or end-of-stream) are waiting to be read, without consuming them.
+    public func hasPendingInput() -> Bool {
+        var byte: UInt8 = 0
+        let n = recv(fd, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT))
+        return n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK)
+    }
+
     public func shutdownWrite() { _ = Glibc.shutdown(fd, Int32(SHUT_WR)) }
 
     public func close() { _ = Glibc.close(fd) }
