@@ -569,7 +569,8 @@ def cmd_open_streams(proxy_port, fake_port, n, pid):
         out["cancel_s"] = time.perf_counter() - t_close
 
     run(main())
-    time.sleep(1.0)
+    # Settled: the proxy returns freed memory about 1-2 s after a burst ends.
+    time.sleep(3.0)
     out["after"] = proc_status(pid)
     emit(out)
     return 0 if out.get("opened") == n else 1

@@ -243,7 +243,7 @@ record open_streams_2 "$($BENCH open-streams "$PROXY_PORT" "$FAKE_PORT" 1000 "$P
 proxy_alive; rss_point openstreams2
 
 # ------------------------------------------------------------------ (6) after the load
-sleep 2
+sleep 3
 record final "$($BENCH proc "$PROXY_PID")"
 rss_point final
 
