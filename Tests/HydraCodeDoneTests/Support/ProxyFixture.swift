@@ -130,23 +130,4 @@ extension RawResponse {
     }
 }
 
-/// Runs async work to completion from a synchronous test.
-@discardableResult
-func blocking<T: Sendable>(_ body: @escaping @Sendable () async -> T) -> T {
-    let semaphore = DispatchSemaphore(value: 0)
-    let box = Locked<T?>(nil)
-    Task.detached {
-        box.set(await body())
-        semaphore.signal()
-    }
-    semaphore.wait()
-    return box.value!
-}
-
-final class Locked<T: Sendable>: Sendable {
-    private let storage: Mutex<T>
-    init(_ value: T) { storage = Mutex(value) }
-    var value: T { storage.withLock { $0 } }
-    func set(_ value: T) { storage.withLock { $0 = value } }
-}
 
