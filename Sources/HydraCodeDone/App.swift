@@ -64,15 +64,13 @@ extension App {
         let config = await store.current
         let admission = Admission(limit: config.maxConcurrentRequests, maxQueued: config.maxQueuedRequests)
         let registry = ModelRegistry(config: config, created: unixTime())
-        let http = HTTP1Client(), https = URLSessionTransport()
+        let transports = ProxyHandler.Transports(http: HTTP1Client(), https: URLSessionTransport())
         await registry.startRefreshing(every: .seconds(60)) { endpoint in
-            let upstream = ChatUpstream(transport: endpoint.scheme == .http ? http : https, idleTimeout: .seconds(10))
-            return try? await upstream.models(endpoint)
+            try? await ChatUpstream(transport: transports.transport(for: endpoint), idleTimeout: .seconds(10)).models(endpoint)
         }
         let connections = ConnectionCount()
         let handler = ProxyHandler(store: store, registry: registry, metrics: Metrics(), admission: admission,
-                                   transports: .init(http: http, https: https),
-                                   connections: { connections.value })
+                                   transports: transports, connections: { connections.value })
         let server = try HTTPServer(host: host, port: port, limits: config.limits, handler: handler,
                                     errorResponder: openAIErrorResponder)
         connections.server = server

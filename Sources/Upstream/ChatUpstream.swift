@@ -12,11 +12,6 @@ public struct ChatUpstream: Sendable {
         self.maxResponseBytes = maxResponseBytes
     }
 
-    /// Picks our HTTP/1.1 client for http:// and URLSession for https://.
-    public static func transport(for endpoint: UpstreamEndpoint, http: any UpstreamTransport, https: any UpstreamTransport) -> any UpstreamTransport {
-        endpoint.scheme == .http ? http : https
-    }
-
     func headers(_ endpoint: UpstreamEndpoint, streaming: Bool, extra: [(String, String)]) -> [(String, String)] {
         var h: [(String, String)] = [("Content-Type", "application/json"), ("Accept", streaming ? "text/event-stream" : "application/json")]
         if let auth = endpoint.authHeader { h.append(auth) }

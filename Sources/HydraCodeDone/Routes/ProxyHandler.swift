@@ -15,6 +15,7 @@ public struct ProxyHandler: HTTPHandler {
     struct Transports: Sendable {
         let http: any UpstreamTransport
         let https: any UpstreamTransport
+        /// Our HTTP/1.1 client for http://, URLSession for https://.
         func transport(for endpoint: UpstreamEndpoint) -> any UpstreamTransport {
             endpoint.scheme == .http ? http : https
         }
