@@ -29,7 +29,7 @@ let package = Package(
         // Blocking raw-socket HTTP client shared by the test targets.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "TestSupport"]),
-        .testTarget(name: "OpenAIWireTests", dependencies: ["OpenAIWire"]),
+        .testTarget(name: "OpenAIWireTests", dependencies: ["OpenAIWire", "TestSupport"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "FakeUpstream"]),
         .testTarget(name: "HydraCodeDoneTests", dependencies: ["HydraCodeDone", "FakeUpstream", "TestSupport"]),
     ],

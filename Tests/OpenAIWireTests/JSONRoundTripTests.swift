@@ -1,5 +1,6 @@
 import XCTest
 @testable import OpenAIWire
+@testable import TestSupport
 
 /// What a client sends reaches the upstream unchanged: key order, number text, unicode.
 final class JSONRoundTripTests: XCTestCase {
@@ -67,7 +68,7 @@ final class JSONRoundTripTests: XCTestCase {
     }
 
     func testRandomDocumentsSurviveRoundTrips() throws {
-        var rng = SplitMix(seed: 2024)
+        var rng = SeededGenerator(seed: 2024)
         for _ in 0..<2000 {
             let value = randomValue(&rng, depth: 0)
             let text = JSONWriter.string(value)
@@ -90,7 +91,7 @@ final class JSONRoundTripTests: XCTestCase {
         XCTAssertEqual(v["a"]?.typeName, "array")
     }
 
-    func randomValue(_ rng: inout SplitMix, depth: Int) -> JSONValue {
+    func randomValue(_ rng: inout SeededGenerator, depth: Int) -> JSONValue {
         let pick = depth > 4 ? rng.int(5) : rng.int(7)
         switch pick {
         case 0: return .null
@@ -108,17 +109,4 @@ final class JSONRoundTripTests: XCTestCase {
             return .object(o)
         }
     }
-}
-
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func int(_ n: Int) -> Int { Int(next() % UInt64(n)) }
 }

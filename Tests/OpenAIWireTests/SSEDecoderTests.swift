@@ -1,5 +1,6 @@
 import XCTest
 @testable import OpenAIWire
+@testable import TestSupport
 
 /// Upstream event streams decode the same however the bytes are split.
 final class SSEDecoderTests: XCTestCase {
@@ -93,7 +94,7 @@ final class SSEDecoderTests: XCTestCase {
         XCTAssertEqual(events.count, 4)
         XCTAssertEqual(events.last, "[DONE]")
         XCTAssertEqual(try JSONParser.parse(events[1])["choices"]?.arrayValue?.first?["delta"]?["content"]?.stringValue, "Hel")
-        var rng = SplitMix(seed: 5)
+        var rng = SeededGenerator(seed: 5)
         let bytes = Array(stream.utf8)
         for _ in 0..<300 {
             let cuts = (0..<5).map { _ in rng.int(bytes.count + 1) }.sorted()

@@ -39,9 +39,10 @@ public struct AppConfig: Sendable {
     public var maxQueuedRequests = 1024
     public var maxUpstreamResponseBytes = 64 << 20
 
+    /// `@unchecked Sendable` is safe: both stored properties are `let`, and NSRegularExpression is
+    /// immutable once built and documented thread-safe for matching; Foundation on Linux just does
+    /// not mark it Sendable.
     public struct SkipPattern: @unchecked Sendable {
-        // NSRegularExpression is immutable once built and documented thread-safe for matching;
-        // Foundation on Linux just does not mark it Sendable.
         public let source: String
         let regex: NSRegularExpression
         func matches(_ text: String) -> Bool {
