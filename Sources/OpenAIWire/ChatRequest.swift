@@ -11,7 +11,10 @@ public struct ChatRequest: Sendable {
     /// Validates what the proxy relies on; anything else is the upstream's business.
     public init(validating bytes: [UInt8]) throws(OpenAIError) {
         let value: JSONValue
-        do { value = try JSONParser.parse(bytes) } catch {
+        do { value = try JSONParser.parse(bytes, rejectingDuplicateKeys: true) } catch {
+            if let path = error.duplicateKeyPath {
+                throw OpenAIError.invalidRequest("The JSON body of your request names '\(path)' more than once; send each key once.", param: path)
+            }
             throw OpenAIError.invalidRequest("We could not parse the JSON body of your request: \(error.description).")
         }
         guard case .object(let body) = value else {

@@ -4,14 +4,19 @@ public struct JSONParser {
     public struct Error: Swift.Error, Sendable, Equatable, CustomStringConvertible {
         public let message: String
         public let offset: Int
+        /// For a duplicate key: where it is, e.g. `messages[0].role`.
+        public var duplicateKeyPath: String?
         public var description: String { "\(message) at byte \(offset)" }
     }
 
     public static let maxDepth = 256
 
-    public static func parse(_ bytes: [UInt8]) throws(Error) -> JSONValue {
+    /// `rejectingDuplicateKeys`: an object that names a key twice is an error. Parsers disagree on
+    /// which copy wins (most take the last), so a proxy that reads one copy and forwards both
+    /// lets a client say one thing to the proxy and another to the upstream.
+    public static func parse(_ bytes: [UInt8], rejectingDuplicateKeys: Bool = false) throws(Error) -> JSONValue {
         try bytes.withUnsafeBufferPointer { buffer throws(Error) in
-            var parser = Parser(buf: buffer)
+            var parser = Parser(buf: buffer, rejectDuplicates: rejectingDuplicateKeys)
             parser.skipWhitespace()
             let value = try parser.parseValue(depth: 0)
             parser.skipWhitespace()
@@ -24,6 +29,7 @@ public struct JSONParser {
 
     private struct Parser {
         let buf: UnsafeBufferPointer<UInt8>
+        let rejectDuplicates: Bool
         var pos = 0
 
         func fail(_ message: String) -> Error { Error(message: message, offset: pos) }
@@ -62,17 +68,32 @@ public struct JSONParser {
         mutating func parseObject(depth: Int) throws(Error) -> JSONValue {
             pos += 1
             var object = JSONObject()
+            // A set only for large objects: linear checks are cheaper for OpenAI's handful of keys,
+            // and the set keeps a hostile object with 100k keys linear too.
+            var seen: Set<String>?
             skipWhitespace()
             if pos < buf.count, buf[pos] == UInt8(ascii: "}") { pos += 1; return .object(object) }
             while true {
                 skipWhitespace()
                 guard pos < buf.count, buf[pos] == UInt8(ascii: "\"") else { throw fail("expected object key") }
+                let keyStart = pos
                 let key = try parseString()
+                if rejectDuplicates {
+                    if seen == nil, object.entries.count >= 16 { seen = Set(object.keys) }
+                    let duplicate: Bool
+                    if seen != nil { duplicate = !seen!.insert(key).inserted } else { duplicate = object.entries.contains { $0.key == key } }
+                    if duplicate {
+                        var error = Error(message: "duplicate key '\(key)'", offset: keyStart)
+                        error.duplicateKeyPath = key
+                        throw error
+                    }
+                }
                 skipWhitespace()
                 guard pos < buf.count, buf[pos] == UInt8(ascii: ":") else { throw fail("expected ':'") }
                 pos += 1
                 skipWhitespace()
-                let value = try parseValue(depth: depth + 1)
+                let value: JSONValue
+                do { value = try parseValue(depth: depth + 1) } catch { throw error.inside(key: key) }
                 object.appendUnchecked(key, value)
                 skipWhitespace()
                 guard pos < buf.count else { throw fail("unterminated object") }
@@ -89,7 +110,7 @@ public struct JSONParser {
             if pos < buf.count, buf[pos] == UInt8(ascii: "]") { pos += 1; return .array(array) }
             while true {
                 skipWhitespace()
-                array.append(try parseValue(depth: depth + 1))
+                do { array.append(try parseValue(depth: depth + 1)) } catch { throw error.inside(index: array.count) }
                 skipWhitespace()
                 guard pos < buf.count else { throw fail("unterminated array") }
                 if buf[pos] == UInt8(ascii: ",") { pos += 1; continue }
@@ -204,5 +225,22 @@ public struct JSONParser {
             guard let s = String(validating: raw, as: UTF8.self) else { throw fail("invalid UTF-8 in string") }
             return s
         }
+    }
+}
+
+extension JSONParser.Error {
+    /// Prefixes a duplicate key's path with the object key or array index it was found under.
+    func inside(key: String) -> Self {
+        guard let path = duplicateKeyPath else { return self }
+        var e = self
+        e.duplicateKeyPath = path.hasPrefix("[") ? key + path : key + "." + path
+        return e
+    }
+
+    func inside(index: Int) -> Self {
+        guard let path = duplicateKeyPath else { return self }
+        var e = self
+        e.duplicateKeyPath = path.hasPrefix("[") ? "[\(index)]" + path : "[\(index)]." + path
+        return e
     }
 }

@@ -28,6 +28,8 @@ public struct PipelineError: Error, Sendable {
             return OpenAIError(status: 502, message: "The \(who) upstream failed with \(status): \(scrub(message))", type: "upstream_error", code: "upstream_error")
         case .malformed(let why):
             return OpenAIError(status: 502, message: "The \(who) upstream sent a malformed response: \(scrub(why))", type: "upstream_error", code: "upstream_malformed")
+        case .invalid(let why):
+            return OpenAIError(status: 502, message: "The \(who) upstream sent a response that does not follow OpenAI's schema: \(scrub(why))", type: "upstream_error", code: "upstream_invalid")
         case .truncated(let why):
             return OpenAIError(status: 502, message: "The \(who) upstream's response ended early: \(scrub(why))", type: "upstream_error", code: "upstream_truncated")
         case .tooLarge(let cap):
@@ -37,68 +39,8 @@ public struct PipelineError: Error, Sendable {
         }
     }
 
-    /// Upstream messages are truncated and never echo a credential back.
+    /// Upstream messages never echo a credential back: masked first, then cut.
     func scrub(_ text: String) -> String {
-        Redactor.redact(String(text.prefix(500)), secrets: secrets)
-    }
-}
-
-public enum Redactor {
-    /// Masks the given secrets and anything shaped like a bearer token or API key.
-    public static func redact(_ text: String, secrets: [String]) -> String {
-        var out = text
-        for secret in secrets where secret.count >= 4 {
-            out = out.replacingAll(secret, with: "***")
-        }
-        // Common key shapes (sk-…, Bearer …) that an upstream may echo from elsewhere.
-        var result = ""
-        var words = out.split(separator: " ", omittingEmptySubsequences: false).makeIterator()
-        var previousWasBearer = false
-        var first = true
-        while let word = words.next() {
-            if !first { result += " " }
-            first = false
-            let bare = String(word).trimming("\"',.;:()[]{}")
-            if previousWasBearer || bare.hasPrefix("sk-") && bare.count > 12 {
-                result += "***"
-            } else {
-                result += word
-            }
-            previousWasBearer = bare.lowercased() == "bearer"
-        }
-        return result
-    }
-}
-
-extension String {
-    func replacingAll(_ target: String, with replacement: String) -> String {
-        guard !target.isEmpty else { return self }
-        var result = ""
-        var rest = Substring(self)
-        while let r = rest.range(of: target) {
-            result += rest[..<r.lowerBound]
-            result += replacement
-            rest = rest[r.upperBound...]
-        }
-        return result + rest
-    }
-
-    func trimming(_ set: String) -> String {
-        var s = Substring(self)
-        while let f = s.first, set.contains(f) { s.removeFirst() }
-        while let l = s.last, set.contains(l) { s.removeLast() }
-        return String(s)
-    }
-}
-
-extension Substring {
-    func range(of target: String) -> Range<Substring.Index>? {
-        guard !target.isEmpty, count >= target.count else { return nil }
-        var i = startIndex
-        while i < endIndex {
-            if self[i...].hasPrefix(target) { return i..<index(i, offsetBy: target.count) }
-            i = index(after: i)
-        }
-        return nil
+        Redactor.excerpt(text, limit: 500, secrets: secrets)
     }
 }

@@ -3,20 +3,23 @@ import Upstream
 
 extension PipelineRun {
     /// Starts the run; the stream ends after `.finish`/`.usage` or `.failed`. Dropping the stream
-    /// cancels the run and with it the upstream calls.
+    /// cancels the run and with it the upstream calls. The consumer gives each event's
+    /// `relayCost` back to `budget` once it has written the event: until then the run reads its
+    /// upstream only while less than `budget.capacity` bytes wait for the client.
     public nonisolated func events() -> AsyncStream<PipelineEvent> {
         let (stream, continuation) = AsyncStream<PipelineEvent>.makeStream()
-        let task = Task(executorPreference: plan.executor) { await self.runStreaming(continuation) }
+        let sink = EventSink(continuation: continuation, budget: budget)
+        let task = Task(executorPreference: plan.executor) { await self.runStreaming(sink) }
         continuation.onTermination = { _ in task.cancel() }
         return stream
     }
 
-    private func runStreaming(_ out: AsyncStream<PipelineEvent>.Continuation) async {
+    private func runStreaming(_ out: EventSink) async {
         defer { out.finish() }
         observer.stageStarted(.primary)
         let primaryStart = clock.now
         let primary = StageStream.start(plan.primary, body: StageRequests.primary(request, model: plan.primary.endpoint.model, stream: true),
-                                        headers: plan.forwardedHeaders, executor: plan.executor)
+                                        headers: plan.forwardedHeaders, executor: plan.executor, budget: budget)
         guard let critique = plan.critique else {
             _ = await consume(primary, stage: .primary, started: primaryStart, emit: .content, out)
             return
@@ -39,7 +42,7 @@ extension PipelineRun {
             observer.stageStarted(.critique)
             let critiqueStart = clock.now
             let refined = StageStream.start(critique, body: critiqueBody(draft: current, stream: true), headers: plan.forwardedHeaders,
-                                            executor: plan.executor)
+                                            executor: plan.executor, budget: budget)
             let result = await consume(refined, stage: .critique, started: critiqueStart,
                                        emit: isLast ? .content : plan.showDraft ? .reasoning : .none, out)
             switch result {
@@ -89,7 +92,7 @@ extension PipelineRun {
     /// it is the primary relayed as-is); `.reasoning` relays it as `reasoning_content`; `.hold`
     /// keeps raw deltas for a possible tool-call replay; `.none` only collects.
     private func consume(_ stream: AsyncStream<StageEvent>, stage: PipelineStage, started: ContinuousClock.Instant,
-                         emit: Emit, _ out: AsyncStream<PipelineEvent>.Continuation) async -> StageResult {
+                         emit: Emit, _ out: EventSink) async -> StageResult {
         var output = StageOutput()
         var filter = ThinkFilter()
         var firstSeen = false
@@ -110,7 +113,7 @@ extension PipelineRun {
             switch event {
             case .delta(let d):
                 let text = d["content"]?.stringValue ?? ""
-                if !firstSeen, !text.isEmpty || d["tool_calls"] != nil {
+                if !firstSeen, !text.isEmpty || d.hasToolCalls {
                     firstSeen = true
                     observer.firstToken(stage, after: clock.now - started)
                 }
@@ -119,12 +122,12 @@ extension PipelineRun {
                     output.text += shown
                     show(shown)
                 }
-                if let calls = d["tool_calls"] {
+                if d.hasToolCalls, let calls = d["tool_calls"] {
                     output.sawToolCalls = true
                     if relayWhole { out.yield(.delta(["tool_calls": calls])) }
                 }
                 if emit == .hold || emit == .reasoning, stage == .primary { output.deltas.append(d) }
-                bytes += text.utf8.count + (d["tool_calls"] == nil ? 0 : 64)
+                bytes += text.utf8.count + (d.hasToolCalls ? 64 : 0)
                 if bytes > plan.maxDraftBytes, !relayWhole {
                     out.yield(.failed(failure(stage, .tooLarge(plan.maxDraftBytes))))
                     return .cancelled
@@ -152,18 +155,31 @@ extension PipelineRun {
     }
 
     /// The draft was tool calls: hand the primary's answer over as it came.
-    private func replay(_ draft: StageOutput, _ out: AsyncStream<PipelineEvent>.Continuation) {
+    private func replay(_ draft: StageOutput, _ out: EventSink) {
         var filter = ThinkFilter()
         for d in draft.deltas {
             if let text = d["content"]?.stringValue {
                 let shown = filter.feed(text)
                 if !shown.isEmpty { out.yield(.content(shown)) }
             }
-            if let calls = d["tool_calls"] { out.yield(.delta(["tool_calls": calls])) }
+            if d.hasToolCalls, let calls = d["tool_calls"] { out.yield(.delta(["tool_calls": calls])) }
         }
         let rest = filter.finish()
         if !rest.isEmpty { out.yield(.content(rest)) }
         out.yield(.finish(reason: draft.finish))
         if let u = draft.usage { out.yield(.usage(u)) }
     }
+}
+
+/// Where the run's events go: each one is charged to the budget as it leaves.
+struct EventSink: Sendable {
+    let continuation: AsyncStream<PipelineEvent>.Continuation
+    let budget: RelayBudget
+
+    func yield(_ event: PipelineEvent) {
+        budget.charge(event.relayCost)
+        continuation.yield(event)
+    }
+
+    func finish() { continuation.finish() }
 }

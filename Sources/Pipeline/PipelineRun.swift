@@ -9,6 +9,8 @@ public actor PipelineRun {
     let request: ChatRequest
     let observer: any PipelineObserver
     let clock = ContinuousClock()
+    /// What a streamed run may produce ahead of the client (see `events()`).
+    public nonisolated let budget = RelayBudget()
 
     public init(plan: PipelinePlan, request: ChatRequest, observer: any PipelineObserver) {
         self.plan = plan
@@ -43,7 +45,7 @@ public actor PipelineRun {
         }
         observer.stageFinished(.primary, after: clock.now - primaryStart)
 
-        let toolCalls = primary.message["tool_calls"]?.arrayValue.map { !$0.isEmpty } ?? false
+        let toolCalls = primary.message.hasToolCalls
         guard let critique = plan.critique, !toolCalls else {
             // Tool calls go back exactly as the primary wrote them: agents execute them.
             let message = toolCalls ? primary.message : Self.cleaned(primary.message)

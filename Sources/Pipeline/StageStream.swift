@@ -5,12 +5,15 @@ import Upstream
 /// (or cancelling it) cancels the call, which closes the upstream connection.
 enum StageStream {
     static func start(_ stage: PipelinePlan.Stage, body: JSONObject, headers: [(String, String)],
-                      executor: (any TaskExecutor)?) -> AsyncStream<StageEvent> {
+                      executor: (any TaskExecutor)?, budget: RelayBudget) -> AsyncStream<StageEvent> {
         let (stream, continuation) = AsyncStream<StageEvent>.makeStream()
         let task = Task(executorPreference: executor) {
             do {
                 let chunks = try await stage.upstream.stream(stage.endpoint, body: body, extraHeaders: headers)
-                while let chunk = try await chunks.next() {
+                while true {
+                    // Read on only while the client keeps up (see RelayBudget).
+                    await budget.waitForRoom()
+                    guard let chunk = try await chunks.next() else { break }
                     if Task.isCancelled { await chunks.cancel(); break }
                     if let choice = chunk["choices"]?.arrayValue?.first {
                         if let delta = choice["delta"]?.objectValue { continuation.yield(.delta(delta)) }

@@ -1,6 +1,7 @@
 import OpenAIWire
 
 /// OpenAI chat-completions calls over a transport: one JSON answer, or a stream of chunk objects.
+/// Every error it raises is already free of the endpoint's key.
 public struct ChatUpstream: Sendable {
     public let transport: any UpstreamTransport
     public let idleTimeout: Duration
@@ -19,41 +20,45 @@ public struct ChatUpstream: Sendable {
         return h
     }
 
-    /// A non-streamed completion: the upstream's JSON object.
+    /// A non-streamed completion: the upstream's JSON object, its first choice checked against
+    /// OpenAI's schema (a message object whose content is a string or null).
     public func complete(_ endpoint: UpstreamEndpoint, body: JSONObject, extraHeaders: [(String, String)] = []) async throws(UpstreamError) -> JSONObject {
+        let text = ErrorText(endpoint)
         let response = try await transport.send(UpstreamRequest(endpoint: endpoint, method: "POST", path: endpoint.chatPath,
                                                                 headers: headers(endpoint, streaming: false, extra: extraHeaders),
                                                                 body: JSONWriter.bytes(.object(body)), idleTimeout: idleTimeout))
         let bytes = try await response.body.collect(limit: maxResponseBytes)
-        try Self.checkStatus(response.status, bytes)
+        try text.checkStatus(response.status, bytes)
         guard case .object(let object)? = try? JSONParser.parse(bytes) else {
-            throw .malformed("the body is not a JSON object (\(Self.excerpt(bytes)))")
+            throw .malformed("the body is not a JSON object (\(text.excerpt(bytes)))")
         }
         if let error = object["error"], !error.isNull {
-            throw .status(502, message: Self.message(fromError: error) ?? "error object in a 200 response")
+            throw .status(502, message: text.message(fromError: error) ?? "error object in a 200 response")
         }
+        try CompletionShape.checkCompletion(object)
         return object
     }
 
     /// A streamed completion: yields each `chat.completion.chunk` object; ends at `[DONE]`.
     public func stream(_ endpoint: UpstreamEndpoint, body: JSONObject, extraHeaders: [(String, String)] = []) async throws(UpstreamError) -> ChunkStream {
+        let text = ErrorText(endpoint)
         let response = try await transport.send(UpstreamRequest(endpoint: endpoint, method: "POST", path: endpoint.chatPath,
                                                                 headers: headers(endpoint, streaming: true, extra: extraHeaders),
                                                                 body: JSONWriter.bytes(.object(body)), idleTimeout: idleTimeout))
         if response.status != 200 {
             let bytes = (try? await response.body.collect(limit: 1 << 20)) ?? []
-            try Self.checkStatus(response.status, bytes)
+            try text.checkStatus(response.status, bytes)
         }
         let contentType = response.header("content-type")?.lowercased() ?? ""
         if contentType.contains("application/json") {
             // Some servers answer a stream request with a plain JSON error or completion.
             let bytes = try await response.body.collect(limit: maxResponseBytes)
             if case .object(let object)? = try? JSONParser.parse(bytes), let error = object["error"], !error.isNull {
-                throw .status(502, message: Self.message(fromError: error) ?? "error object")
+                throw .status(502, message: text.message(fromError: error) ?? "error object")
             }
-            throw .malformed("expected an event stream, got JSON (\(Self.excerpt(bytes)))")
+            throw .malformed("expected an event stream, got JSON (\(text.excerpt(bytes)))")
         }
-        return ChunkStream(body: response.body)
+        return ChunkStream(body: response.body, errorText: text)
     }
 
     /// Lists the upstream's models (`GET /models`).
@@ -63,97 +68,37 @@ public struct ChatUpstream: Sendable {
         let response = try await transport.send(UpstreamRequest(endpoint: endpoint, method: "GET", path: endpoint.modelsPath,
                                                                 headers: h, idleTimeout: idleTimeout))
         let bytes = try await response.body.collect(limit: maxResponseBytes)
-        try Self.checkStatus(response.status, bytes)
+        try ErrorText(endpoint).checkStatus(response.status, bytes)
         guard case .object(let o)? = try? JSONParser.parse(bytes), let data = o["data"]?.arrayValue else {
             throw .malformed("the model list is not OpenAI's list format")
         }
         return data.compactMap { $0["id"]?.stringValue }
     }
+}
 
-    static func checkStatus(_ status: Int, _ bytes: [UInt8]) throws(UpstreamError) {
+/// Turns what an upstream said into error text: the endpoint's key masked before anything is cut.
+struct ErrorText: Sendable {
+    let secrets: [String]
+    static let excerptLimit = 200
+
+    init(_ endpoint: UpstreamEndpoint) { secrets = [endpoint.apiKey].compactMap { $0 } }
+
+    func checkStatus(_ status: Int, _ bytes: [UInt8]) throws(UpstreamError) {
         guard !(200..<300).contains(status) else { return }
         var message = "HTTP \(status)"
         if case .object(let o)? = try? JSONParser.parse(bytes), let m = o["error"].flatMap(message(fromError:)) ?? o["detail"]?.stringValue ?? o["message"]?.stringValue {
-            message = m
+            message = Redactor.redact(m, secrets: secrets)
         } else if !bytes.isEmpty {
             message = excerpt(bytes)
         }
         throw .status(status, message: message)
     }
 
-    static func message(fromError error: JSONValue) -> String? {
-        error.stringValue ?? error["message"]?.stringValue
+    func message(fromError error: JSONValue) -> String? {
+        (error.stringValue ?? error["message"]?.stringValue).map { Redactor.redact($0, secrets: secrets) }
     }
 
-    static func excerpt(_ bytes: [UInt8]) -> String {
-        let text = String(decoding: bytes.prefix(200), as: UTF8.self)
-        return bytes.count > 200 ? text + "…" : text
-    }
-}
-
-/// The chunk objects of an upstream event stream, pulled one at a time.
-public final class ChunkStream: Sendable {
-    private let body: any UpstreamBody
-    private let state = StreamState()
-
-    init(body: any UpstreamBody) { self.body = body }
-
-    /// The next chunk; nil after `[DONE]` (or a clean end after a finish_reason).
-    public func next() async throws(UpstreamError) -> JSONObject? {
-        try await state.next(body)
-    }
-
-    public func cancel() async { await body.cancel() }
-}
-
-actor StreamState {
-    private var decoder = SSEDecoder()
-    private var queue: [String] = []
-    private var done = false
-    private var sawFinish = false
-    private var sawEvent = false
-
-    func next(_ body: any UpstreamBody) async throws(UpstreamError) -> JSONObject? {
-        while true {
-            if done { return nil }
-            if !queue.isEmpty {
-                let data = queue.removeFirst()
-                sawEvent = true
-                if data.trimming(" \t\r\n") == "[DONE]" {
-                    done = true
-                    // Off the critical path: the next stage must not wait for the body's tail.
-                    Task { [body] in await body.drain() }
-                    return nil
-                }
-                guard case .object(let chunk)? = try? JSONParser.parse(data) else {
-                    await body.cancel()
-                    throw .malformed("invalid JSON in event stream (\(ChatUpstream.excerpt(Array(data.utf8))))")
-                }
-                if let error = chunk["error"], !error.isNull {
-                    await body.cancel()
-                    throw .status(502, message: ChatUpstream.message(fromError: error) ?? "error event")
-                }
-                if let choices = chunk["choices"]?.arrayValue, choices.contains(where: { !($0["finish_reason"]?.isNull ?? true) }) {
-                    sawFinish = true
-                }
-                return chunk
-            }
-            guard let piece = try await body.next() else {
-                done = true
-                // A stream that stops without [DONE] and without a finish is cut off (llama.cpp
-                // answers a context overflow with an empty 200): never pass that off as complete.
-                if sawFinish { return nil }
-                if !sawEvent {
-                    throw .truncated("the upstream sent an empty event stream (llama.cpp does this when the prompt exceeds its context length)")
-                }
-                throw .truncated(decoder.hasPartialEvent ? "stream ended mid-event" : "stream ended without [DONE]")
-            }
-            do {
-                queue.append(contentsOf: try decoder.feed(piece))
-            } catch {
-                await body.cancel()
-                throw .tooLarge(decoder.maxEventBytes)
-            }
-        }
+    func excerpt(_ bytes: [UInt8]) -> String {
+        Redactor.excerpt(bytes, limit: Self.excerptLimit, secrets: secrets)
     }
 }

@@ -17,7 +17,7 @@ public struct UpstreamEndpoint: Sendable, Equatable {
 
     /// Accepts a base such as `http://localhost:11434/v1`, or a full `…/chat/completions` URL.
     public init(baseURL: String, apiKey: String?, model: String) throws(EndpointError) {
-        let trimmed = baseURL.trimming(" \t")
+        let trimmed = baseURL.trimmingCharacters(" \t")
         guard let schemeEnd = trimmed.range(of: "://") else { throw EndpointError("must start with http:// or https://") }
         guard let scheme = Scheme(rawValue: trimmed[..<schemeEnd.lowerBound].lowercased()) else {
             throw EndpointError("must start with http:// or https://")
@@ -85,13 +85,4 @@ public struct UpstreamEndpoint: Sendable, Equatable {
 public struct EndpointError: Error, Sendable, CustomStringConvertible {
     public let description: String
     init(_ d: String) { description = d }
-}
-
-extension String {
-    func trimming(_ set: String) -> String {
-        var s = Substring(self)
-        while let f = s.first, set.contains(f) { s.removeFirst() }
-        while let l = s.last, set.contains(l) { s.removeLast() }
-        return String(s)
-    }
 }

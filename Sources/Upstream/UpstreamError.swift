@@ -8,6 +8,8 @@ public enum UpstreamError: Error, Sendable, Equatable {
     case status(Int, message: String)
     /// Not HTTP, not JSON, not the shape we expect.
     case malformed(String)
+    /// Valid JSON whose fields have types OpenAI's schema does not allow (`"content": 123`).
+    case invalid(String)
     /// The connection or stream ended before the answer was complete.
     case truncated(String)
     /// The answer exceeded the configured size cap.
@@ -22,6 +24,7 @@ public enum UpstreamError: Error, Sendable, Equatable {
         case .timeout: return "timeout"
         case .status(let s, _): return s >= 500 ? "status_5xx" : "status_4xx"
         case .malformed: return "malformed"
+        case .invalid: return "invalid"
         case .truncated: return "truncated"
         case .tooLarge: return "too_large"
         case .cancelled: return "cancelled"
@@ -34,6 +37,7 @@ public enum UpstreamError: Error, Sendable, Equatable {
         case .timeout: return "upstream sent nothing within the timeout"
         case .status(let s, let m): return "upstream answered \(s): \(m)"
         case .malformed(let why): return "upstream sent a malformed response: \(why)"
+        case .invalid(let why): return "upstream sent an invalid response: \(why)"
         case .truncated(let why): return "upstream response ended early: \(why)"
         case .tooLarge(let cap): return "upstream response exceeded \(cap) bytes"
         case .cancelled: return "request cancelled"

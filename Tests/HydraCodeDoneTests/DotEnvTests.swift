@@ -1,3 +1,4 @@
+import Foundation
 import XCTest
 @testable import HydraCodeDone
 @testable import TestSupport
@@ -13,6 +14,26 @@ final class DotEnvTests: XCTestCase {
 
     func error(_ text: String) -> DotEnv.ParseError? {
         do { _ = try DotEnv.parse(text); return nil } catch { return error }
+    }
+
+    /// A file saved by a Windows editor: UTF-8 byte order mark and CRLF line ends.
+    func testByteOrderMarkAndCRLFLineEnds() {
+        let text = "\u{FEFF}OPENAI_BASE_URL=http://localhost:11434/v1\r\nPRIMARY_MODEL_NAME=llama3\r\n"
+            + "CRITIQUE_SYSTEM_PROMPT=\"Line one\r\nLine two\"\r\n# comment\r\nLOG_LEVEL='INFO'\r\n"
+        XCTAssertEqual(parse(text), ["OPENAI_BASE_URL=http://localhost:11434/v1", "PRIMARY_MODEL_NAME=llama3",
+                                     "CRITIQUE_SYSTEM_PROMPT=Line one\nLine two", "LOG_LEVEL=INFO"])
+    }
+
+    /// The same file as bytes on disk, read the way start-up reads it.
+    func testByteOrderMarkFileLoadsAtStartUp() throws {
+        let path = NSTemporaryDirectory() + "/hydracodedone-bom-\(getpid()).env"
+        let bytes: [UInt8] = [0xEF, 0xBB, 0xBF] + Array("OPENAI_BASE_URL=http://127.0.0.1:9/v1\r\nPRIMARY_MODEL_NAME=bom-model\r\n".utf8)
+        _ = FileManager.default.createFile(atPath: path, contents: Data(bytes))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let store = try ConfigStore(environment: [:], envFilePath: path)
+        let config = blocking { await store.current }
+        XCTAssertEqual(config.primary.model, "bom-model")
+        XCTAssertEqual(config.primary.port, 9)
     }
 
     func testPlainValuesCommentsAndBlankLines() {

@@ -96,4 +96,21 @@ final class ExecutableTests: XCTestCase {
         let requestLines = log.split(separator: "\n").filter { $0.contains("done status=200") }
         XCTAssertTrue(requestLines.allSatisfy { $0.contains("req=") }, "request log lines carry req=<id>")
     }
+
+    /// A client-chosen value with a newline or terminal escapes stays inside its own log line.
+    func testClientValuesCannotForgeLogLines() throws {
+        let fake = try FakeUpstream()
+        fake.start()
+        defer { blocking { await fake.shutdown() } }
+        let proxy = try ProxyProcess(environment: ["OPENAI_BASE_URL": fake.baseURL, "PRIMARY_MODEL_NAME": "primary",
+                                                   "CRITIQUE_MODEL_NAME": "critique", "LOG_LEVEL": "INFO"])
+        let model = #"gpt\n2099-01-01T00:00:00.000Z ERROR req=forged admin login from 6.6.6.6\u001b[2J"#
+        let r = try proxy.send("POST", "/v1/chat/completions", body: #"{"model":"\#(model)","messages":[{"role":"user","content":"hi"}]}"#)
+        XCTAssertEqual(r.status, 200, r.text)
+        XCTAssertEqual(proxy.stop(), 0)
+        let lines = proxy.log.split(separator: "\n")
+        XCTAssertFalse(lines.contains { $0.hasPrefix("2099-01-01") }, "a forged line was written: \(proxy.log)")
+        XCTAssertFalse(proxy.log.contains("\u{1B}"), "a raw escape reached the log")
+        XCTAssertTrue(lines.contains { $0.contains(#"model=gpt\n2099-01-01T00:00:00.000Z ERROR req=forged"#) }, proxy.log)
+    }
 }

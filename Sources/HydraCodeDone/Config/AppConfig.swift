@@ -183,6 +183,13 @@ public struct AppConfig: Sendable {
     }
 
     /// Secrets shown as their first 3 characters and length only.
+    /// Every credential this configuration holds: none of them may ever reach a client.
+    public var secrets: [String] {
+        var endpoints = [primary] + [critique].compactMap { $0 }
+        for p in pipelines { endpoints += [p.primary] + [p.critique].compactMap { $0 } }
+        return Array(Set(endpoints.compactMap(\.apiKey) + [proxyAPIKey].compactMap { $0 }))
+    }
+
     static func mask(_ secret: String?) -> String {
         guard let s = secret, !s.isEmpty else { return "(unset)" }
         return "\(s.prefix(3))…(\(s.count) chars)"

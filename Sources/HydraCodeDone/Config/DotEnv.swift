@@ -9,7 +9,11 @@ public enum DotEnv {
 
     public static func parse(_ text: String) throws(ParseError) -> [(key: String, value: String)] {
         var result: [(key: String, value: String)] = []
-        let chars = Array(text.unicodeScalars)
+        // Windows editors save a UTF-8 byte order mark (invisible, it would end up in the first
+        // key) and CRLF line ends (a CR would end up inside multi-line quoted values).
+        var chars = Array(text.unicodeScalars)
+        if chars.first == "\u{FEFF}" { chars.removeFirst() }
+        if chars.contains("\r") { chars = normalizingLineEnds(chars) }
         var i = 0
         var line = 1
 
@@ -93,5 +97,14 @@ public enum DotEnv {
             result.append((key, value))
         }
         return result
+    }
+
+    private static func normalizingLineEnds(_ chars: [Unicode.Scalar]) -> [Unicode.Scalar] {
+        var out: [Unicode.Scalar] = []
+        out.reserveCapacity(chars.count)
+        for (i, c) in chars.enumerated() where !(c == "\r" && i + 1 < chars.count && chars[i + 1] == "\n") {
+            out.append(c)
+        }
+        return out
     }
 }

@@ -5,10 +5,18 @@ import Upstream
 
 /// `PASSTHROUGH_MODELS`: the request goes to the primary upstream unchanged and its answer comes
 /// back unchanged, streamed as it arrives — for side-by-side comparisons with the critiqued answer.
+/// "Unchanged" stops at what is safe: only allow-listed headers are copied, and any configured
+/// key the upstream echoes is masked in the body.
 struct PassthroughResponder {
     let endpoint: UpstreamEndpoint
     let transport: any UpstreamTransport
     let idleTimeout: Duration
+    /// Every configured key (AppConfig.secrets).
+    let secrets: [String]
+
+    /// Upstream headers a client may see (rate-limit hints among them); everything else stays here.
+    static let copiedHeaders = ["content-type", "retry-after", "openai-processing-ms", "openai-version"]
+    static let copiedHeaderPrefixes = ["x-ratelimit-"]
 
     func respond(body: [UInt8], permit: Permit, metrics: Metrics) async -> HTTPResponse {
         var headers: [(String, String)] = [("Content-Type", "application/json")]
@@ -19,23 +27,40 @@ struct PassthroughResponder {
                                                                 headers: headers, body: body, idleTimeout: idleTimeout))
         } catch {
             permit.release()
-            return .error(PipelineError(stage: .primary, upstream: error, secrets: [endpoint.apiKey].compactMap { $0 }).openAI)
+            return .error(PipelineError(stage: .primary, upstream: error, secrets: secrets).openAI)
         }
-        var out: HTTPHeaders = ["X-Hydra-Critique": "passthrough"]
-        out.set("Content-Type", response.header("content-type") ?? "application/json")
-        if response.header("content-type")?.contains("event-stream") == true { out.set("Cache-Control", "no-cache") }
+        var out = Self.clientHeaders(response.headers)
+        out.set("X-Hydra-Critique", "passthrough")
+        if out["Content-Type"] == nil { out.set("Content-Type", "application/json") }
+        if out["Content-Type"]?.contains("event-stream") == true { out.set("Cache-Control", "no-cache") }
         let body = response.body
+        let secrets = self.secrets
         return HTTPResponse(status: response.status, headers: out, body: .stream { writer in
             defer { permit.release() }
+            var redactor = StreamRedactor(secrets: secrets)
             do {
                 while let piece = try await body.next() {
-                    try await writer.write(piece)
-                    metrics.relayed(piece.count)
+                    let safe = redactor.feed(piece)
+                    try await writer.write(safe)
+                    metrics.relayed(safe.count)
                 }
+                try await writer.write(redactor.finish())
             } catch {
                 await body.cancel()
                 throw error
             }
         })
+    }
+
+    static func clientHeaders(_ upstream: [(String, String)]) -> HTTPHeaders {
+        var out = HTTPHeaders()
+        for (name, value) in upstream {
+            let lower = name.lowercased()
+            guard copiedHeaders.contains(lower) || copiedHeaderPrefixes.contains(where: lower.hasPrefix) else { continue }
+            // The upstream parser already refuses these; a relayed head must never carry one.
+            guard !value.utf8.contains(where: { $0 < 0x20 && $0 != 0x09 || $0 == 0x7F }) else { continue }
+            out.add(lower == "content-type" ? "Content-Type" : name, value)
+        }
+        return out
     }
 }

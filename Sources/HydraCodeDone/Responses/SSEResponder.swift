@@ -64,6 +64,26 @@ struct SSEResponder: Sendable {
         var usage: Usage?
         var failed = false
         var answer = ""
+        func write(_ event: PipelineEvent) async throws {
+            switch event {
+            case .content(let text):
+                if logger.level == .debug { answer += text }
+                try await send(chunks.event(delta: ["content": .string(text)]))
+            case .delta(let delta):
+                try await send(chunks.event(delta: delta))
+            case .finish(let reason):
+                try await send(chunks.event(delta: [:], finishReason: reason ?? "stop"))
+            case .usage(let u):
+                usage = u
+            case .fellBack:
+                note = " outcome=fallback"
+            case .failed(let error):
+                failed = true
+                status = error.openAI.status
+                note = " error=\(error.upstream.kind)"
+                try await send(ChunkFactory.errorEvent(error.openAI))
+            }
+        }
         loop: for await item in items {
             if Task.isCancelled { break }
             switch item {
@@ -85,22 +105,10 @@ struct SSEResponder: Sendable {
                 break loop
             case .heartbeat:
                 try await send(ChunkFactory.heartbeat)
-            case .event(.content(let text)):
-                if logger.level == .debug { answer += text }
-                try await send(chunks.event(delta: ["content": .string(text)]))
-            case .event(.delta(let delta)):
-                try await send(chunks.event(delta: delta))
-            case .event(.finish(let reason)):
-                try await send(chunks.event(delta: [:], finishReason: reason ?? "stop"))
-            case .event(.usage(let u)):
-                usage = u
-            case .event(.fellBack):
-                note = " outcome=fallback"
-            case .event(.failed(let error)):
-                failed = true
-                status = error.openAI.status
-                note = " error=\(error.upstream.kind)"
-                try await send(ChunkFactory.errorEvent(error.openAI))
+            case .event(let event):
+                try await write(event)
+                // Written: the run may read that much more from its upstream (see RelayBudget).
+                run.budget.release(event.relayCost)
             }
         }
         if Task.isCancelled {

@@ -54,7 +54,7 @@ struct ChatCompletionsRoute {
             if permit == nil { permit = await admission.acquire() }
             guard let permit else { return overloaded() }
             return await PassthroughResponder(endpoint: config.primary, transport: transports.transport(for: config.primary),
-                                              idleTimeout: config.upstreamTimeout)
+                                              idleTimeout: config.upstreamTimeout, secrets: config.secrets)
                 .respond(body: http.body, permit: permit, metrics: metrics)
         case .unknown:
             permit?.release()

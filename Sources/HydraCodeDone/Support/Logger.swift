@@ -10,8 +10,6 @@ public struct Logger: Sendable {
         self.requestID = requestID
     }
 
-    public func with(requestID: String) -> Logger { Logger(level: level, requestID: requestID) }
-
     public func debug(_ message: @autoclosure () -> String) { log(.debug, message()) }
     public func info(_ message: @autoclosure () -> String) { log(.info, message()) }
     public func warning(_ message: @autoclosure () -> String) { log(.warning, message()) }
@@ -21,9 +19,35 @@ public struct Logger: Sendable {
         guard at >= level else { return }
         var line = Self.timestamp() + " " + at.name
         if let id = requestID { line += " req=\(id)" }
-        line += " " + message() + "\n"
+        line += " " + Self.escapingControls(message()) + "\n"
         // One write(2) per line: lines from concurrent requests never interleave.
         line.withCString { _ = write(2, $0, strlen($0)) }
+    }
+
+    /// One event is one line: a newline, CR or terminal escape inside a logged value (a model
+    /// name, a prompt, an upstream's message) is written escaped, so no one can forge a line or
+    /// drive the operator's terminal.
+    static func escapingControls(_ text: String) -> String {
+        guard text.unicodeScalars.contains(where: isControl) else { return text }
+        var out = ""
+        out.reserveCapacity(text.utf8.count + 16)
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where isControl(scalar):
+                let hex = String(scalar.value, radix: 16)
+                out += "\\u{" + hex + "}"
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out
+    }
+
+    /// C0 and C1 controls, DEL, and the Unicode line and paragraph separators.
+    static func isControl(_ s: Unicode.Scalar) -> Bool {
+        s.value < 0x20 || (0x7F...0x9F).contains(s.value) || s.value == 0x2028 || s.value == 0x2029
     }
 
     static func timestamp() -> String {

@@ -30,38 +30,41 @@ public final class HTTP1Client: UpstreamTransport {
                     throw Self.map(error, connecting: true)
                 }
             }
-            var received: [UInt8] = []
+            var reader = HeadReader(socket: socket, idleTimeout: request.idleTimeout)
             do {
-                try await socket.write(head + request.body, deadline: ContinuousClock.now.advanced(by: request.idleTimeout))
-                while true {
-                    let bytes = try await socket.read(deadline: ContinuousClock.now.advanced(by: request.idleTimeout))
-                    if bytes.isEmpty {
-                        socket.close()
-                        if pooled != nil, received.isEmpty { break }
-                        throw received.isEmpty ? UpstreamError.unreachable("connection closed before the response")
-                                               : UpstreamError.malformed("connection closed inside the response header")
+                do {
+                    try await socket.write(head + request.body, deadline: ContinuousClock.now.advanced(by: request.idleTimeout))
+                } catch let error as SocketError where error.isDisconnect {
+                    // An upstream may answer early (413 before reading a large body) and close:
+                    // its answer is worth more than our broken pipe.
+                    if let early = try? await reader.read(within: .seconds(1)) {
+                        return response(early, reader: reader, request: request, key: key)
                     }
-                    received.append(contentsOf: bytes)
-                    guard let parsed = try ResponseHead.parse(received) else { continue }
-                    if (100..<200).contains(parsed.status) {
-                        received.removeFirst(parsed.consumed)
-                        continue
-                    }
-                    let reader = HTTP1BodyReader(socket: socket, framing: parsed.framing(method: request.method),
-                                                 pending: Array(received[parsed.consumed...]), keepAlive: parsed.keepAlive,
-                                                 pool: pool, key: key, idleTimeout: request.idleTimeout)
-                    return UpstreamResponse(status: parsed.status, headers: parsed.headers, body: reader)
+                    throw error
                 }
+                guard let parsed = try await reader.read(within: nil) else {
+                    socket.close()
+                    if pooled != nil { continue }
+                    throw UpstreamError.unreachable("connection closed before the response")
+                }
+                return response(parsed, reader: reader, request: request, key: key)
             } catch let error as UpstreamError {
                 socket.close()
                 throw error
             } catch {
                 socket.close()
-                if pooled != nil, received.isEmpty, let e = error as? SocketError, e.isDisconnect { continue }
-                throw Self.map(error, connecting: false, started: !received.isEmpty)
+                if pooled != nil, reader.received.isEmpty, let e = error as? SocketError, e.isDisconnect { continue }
+                throw Self.map(error, connecting: false, started: !reader.received.isEmpty)
             }
         }
         throw UpstreamError.unreachable("connection closed before the response")
+    }
+
+    private func response(_ head: ResponseHead, reader: HeadReader, request: UpstreamRequest, key: String) -> UpstreamResponse {
+        let body = HTTP1BodyReader(socket: reader.socket, framing: head.framing(method: request.method),
+                                   pending: Array(reader.received[head.consumed...]), keepAlive: head.keepAlive,
+                                   pool: pool, key: key, idleTimeout: request.idleTimeout)
+        return UpstreamResponse(status: head.status, headers: head.headers, body: body)
     }
 
     static func requestHead(_ request: UpstreamRequest) -> [UInt8] {
@@ -84,6 +87,43 @@ public final class HTTP1Client: UpstreamTransport {
             if connecting || !started { return .unreachable("\(call): \(String(cString: strerror(code)))") }
             return .truncated("\(call): \(String(cString: strerror(code)))")
         case .closed: return started ? .truncated("connection closed") : .unreachable("connection closed")
+        }
+    }
+}
+
+/// Reads response heads off a connection until the final one: interim 1xx answers (100, 102,
+/// 103) are skipped wherever the read boundaries fall.
+struct HeadReader {
+    let socket: AsyncSocket
+    let idleTimeout: Duration
+    /// Everything received so far; the final head starts at 0 once `read` returns it.
+    private(set) var received: [UInt8] = []
+    private var scanned = 0
+
+    init(socket: AsyncSocket, idleTimeout: Duration) {
+        self.socket = socket
+        self.idleTimeout = idleTimeout
+    }
+
+    /// The final head; nil when the connection closed before any byte came. `within` bounds the
+    /// whole wait (else the idle timeout bounds each read).
+    mutating func read(within limit: Duration?) async throws -> ResponseHead? {
+        let overall = limit.map { ContinuousClock.now.advanced(by: $0) }
+        while true {
+            while let head = try ResponseHead.parse(received, scannedUpTo: scanned) {
+                guard (100..<200).contains(head.status) else { return head }
+                // 101 switches protocols, which we never asked for.
+                if head.status == 101 { throw UpstreamError.malformed("unexpected 101 Switching Protocols") }
+                received.removeFirst(head.consumed)
+                scanned = 0
+            }
+            scanned = received.count
+            let bytes = try await socket.read(deadline: overall ?? ContinuousClock.now.advanced(by: idleTimeout))
+            if bytes.isEmpty {
+                if received.isEmpty { return nil }
+                throw UpstreamError.malformed("connection closed inside the response head")
+            }
+            received.append(contentsOf: bytes)
         }
     }
 }
