@@ -4,6 +4,8 @@
 #include <unistd.h>
 #include <errno.h>
 #include <malloc.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 
 const uint32_t csystem_EPOLLIN = EPOLLIN;
 const uint32_t csystem_EPOLLOUT = EPOLLOUT;
@@ -39,3 +41,10 @@ int csystem_eventfd_signal(int fd) { uint64_t one = 1; return (int)write(fd, &on
 int csystem_eventfd_drain(int fd) { uint64_t v; return (int)read(fd, &v, sizeof v); }
 int csystem_accept4(int fd) { return accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC); }
 int csystem_malloc_trim(void) { return malloc_trim(0); }
+
+int csystem_tcp_peer_closed(int fd) {
+    struct tcp_info info;
+    socklen_t length = sizeof info;
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &length) != 0) return -1;
+    return info.tcpi_state == TCP_CLOSE_WAIT || info.tcpi_state == TCP_CLOSE;
+}

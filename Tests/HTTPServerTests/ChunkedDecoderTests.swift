@@ -38,7 +38,6 @@ final class ChunkedDecoderTests: XCTestCase {
         ("a\r\n0123456789\r\n0\r\n\r\n", "0123456789"),
         ("A;name=value\r\n0123456789\r\n0;last\r\n\r\n", "0123456789"),
         ("3 ; ext\r\nabc\r\n0\r\nTrailer-One: 1\r\nTrailer-Two: 2\r\n\r\n", "abc"),
-        ("3\nabc\n0\n\n", "abc"),
         ("0\r\n\r\n", ""),
         ("000\r\n\r\n", ""),
         ("1\r\n\u{0}\r\n2\r\n\r\n\r\n0\r\n\r\n", "\u{0}\r\n"),
@@ -78,6 +77,15 @@ final class ChunkedDecoderTests: XCTestCase {
             "1000000000000000\r\n",         // 16 hex digits
             "3\r\nabc\r\n0\r\n\rX",         // bad final CRLF
             "3;\u{01}\r\nabc\r\n0\r\n\r\n", // control character in an extension
+            // Bare LF anywhere a line ends (RFC 9112 §7.1 asks for CRLF; leniency enables smuggling).
+            "3\nabc\n0\n\n",
+            "3\nabc\r\n0\r\n\r\n",             // size line
+            "3;x=1\nabc\r\n0\r\n\r\n",         // size line with an extension
+            "3\r\nabc\n0\r\n\r\n",             // chunk data
+            "3\r\nabc\r\n0\n\r\n",             // last chunk
+            "3\r\nabc\r\n0\r\n\n",             // final line
+            "3\r\nabc\r\n0\r\nT: v\n\r\n",     // trailer line
+            "3\r\nabc\r\n0\r\nT: v\r\r\n\r\n", // trailer CR not followed by LF
         ]
         for text in invalid {
             let bytes = Array(text.utf8)

@@ -61,7 +61,7 @@ final class ParserMutationTests: XCTestCase {
     func testHundredThousandMutatedChunkedBodiesNeverCrash() {
         var rng = SeededGenerator(seed: 7)
         var mutator = RequestMutator(rng: SeededGenerator(seed: 0xC4_0C4E))
-        let seeds = ["5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n", "a;x=1\r\n0123456789\r\n0\r\nT: v\r\n\r\n", "1\n\0\n0\n\n"].map { Array($0.utf8) }
+        let seeds = ["5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n", "a;x=1\r\n0123456789\r\n0\r\nT: v\r\n\r\n", "1\r\n\0\r\n0\r\n\r\n"].map { Array($0.utf8) }
         var outcomes = [0, 0, 0]
         for i in 0..<100_000 {
             let input = mutator.mutate(seeds[i % seeds.count])

@@ -131,6 +131,8 @@ final class RequestHeadParserTests: XCTestCase {
             ("GET / HTTP/1.1\r\nHost: h\r\n: empty name\r\n\r\n", 400),
             ("GET / HTTP/1.1\r\nHost: h\r\nX: a\u{01}b\r\n\r\n", 400),
             ("GET / HTTP/1.1\r\nAccept: */*\r\n\r\n", 400),
+            ("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),
+            ("GET / HTTP/1.0\r\nHost: a\r\nhost: a\r\n\r\n", 400),
             (String(repeating: "\r\n", count: 70) + "GET / HTTP/1.1\r\nHost: h\r\n\r\n", 400),
         ]
         for (text, status) in cases {

@@ -19,6 +19,9 @@ int csystem_eventfd_drain(int fd);
 int csystem_accept4(int fd);
 /// Returns freed heap memory to the system (glibc); call when idle.
 int csystem_malloc_trim(void);
+/// 1 when the TCP peer has sent FIN or RST (state CLOSE_WAIT or CLOSE), even while received bytes
+/// wait unread; 0 otherwise; -1 when the state cannot be read (not TCP).
+int csystem_tcp_peer_closed(int fd);
 
 extern const uint32_t csystem_EPOLLIN;
 extern const uint32_t csystem_EPOLLOUT;

@@ -1,5 +1,9 @@
-/// Incremental decoder for `Transfer-Encoding: chunked` request bodies. Feed it bytes in any
-/// split; it appends payload to `body` and reports when the last chunk and trailers are read.
+/// Incremental decoder for `Transfer-Encoding: chunked` bodies. Feed it bytes in any split; it
+/// appends payload to `body` and reports when the last chunk and trailers are read.
+///
+/// Every line must end in CRLF (RFC 9112 §7.1): a peer that also took a bare LF would see other
+/// chunk boundaries than one that does not, and the bytes after the body could be read as a
+/// smuggled request.
 public struct ChunkedDecoder: Sendable {
     private enum State: Sendable {
         case size(digits: Int, value: Int, inExtension: Bool)
@@ -9,6 +13,7 @@ public struct ChunkedDecoder: Sendable {
         case dataLF
         case trailerLineStart
         case trailerLine
+        case trailerLF
         case finalLF
         case done
     }
@@ -38,9 +43,11 @@ public struct ChunkedDecoder: Sendable {
             case .done:
                 return i - input.startIndex
             case .size(let digits, let value, let inExtension):
-                if c == 0x0D || c == 0x0A {
+                if c == 0x0D {
                     guard digits > 0 else { throw .badRequest("invalid chunk size") }
-                    if c == 0x0D { state = .sizeLF(value: value) } else { try endSizeLine(value: value) }
+                    state = .sizeLF(value: value)
+                } else if c == 0x0A {
+                    throw .badRequest("chunk size line ends in a bare LF")
                 } else if inExtension {
                     guard c >= 0x20 || c == 0x09 else { throw .badRequest("invalid chunk extension") }
                 } else if let h = hexValue(c) {
@@ -63,16 +70,21 @@ public struct ChunkedDecoder: Sendable {
                 state = remaining - take == 0 ? .dataCR : .data(remaining: remaining - take)
                 continue
             case .dataCR:
-                if c == 0x0D { state = .dataLF } else if c == 0x0A { state = .size(digits: 0, value: 0, inExtension: false) }
-                else { throw .badRequest("chunk data not terminated") }
+                guard c == 0x0D else { throw .badRequest("chunk data not terminated by CRLF") }
+                state = .dataLF
             case .dataLF:
                 guard c == 0x0A else { throw .badRequest("chunk data not terminated") }
                 state = .size(digits: 0, value: 0, inExtension: false)
             case .trailerLineStart:
-                if c == 0x0D { state = .finalLF } else if c == 0x0A { state = .done } else { state = .trailerLine; try countTrailer() }
+                if c == 0x0D { state = .finalLF } else if c == 0x0A { throw .badRequest("trailer section ends in a bare LF") }
+                else { state = .trailerLine; try countTrailer() }
             case .trailerLine:
                 try countTrailer()
-                if c == 0x0A { state = .trailerLineStart }
+                if c == 0x0D { state = .trailerLF } else if c == 0x0A { throw .badRequest("trailer line ends in a bare LF") }
+            case .trailerLF:
+                try countTrailer()
+                guard c == 0x0A else { throw .badRequest("trailer line not terminated by CRLF") }
+                state = .trailerLineStart
             case .finalLF:
                 guard c == 0x0A else { throw .badRequest("trailer section not terminated") }
                 state = .done

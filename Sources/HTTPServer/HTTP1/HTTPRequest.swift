@@ -15,9 +15,27 @@ public struct HTTPRequest: Sendable {
         self.body = body
     }
 
-    /// The path without the query string.
+    /// The path without the query string. For an absolute-form target (`http://host/path?query`,
+    /// RFC 9112 §3.2.2, as sent to proxies) the path after the authority, "/" when empty.
     public var path: Substring {
-        target.firstIndex(of: "?").map { target[..<$0] } ?? Substring(target)
+        var rest = Substring(target)
+        if let afterScheme = Self.afterHTTPScheme(rest) {
+            // The authority ends at the first "/", "?" or "#" (RFC 3986 §3.2).
+            let pathStart = afterScheme.firstIndex { $0 == "/" || $0 == "?" || $0 == "#" } ?? afterScheme.endIndex
+            rest = afterScheme[pathStart...]
+            if rest.first != "/" { return "/" }
+        }
+        return rest.firstIndex(of: "?").map { rest[..<$0] } ?? rest
+    }
+
+    /// What follows `http://` or `https://` (any case) at the start of `target`.
+    private static func afterHTTPScheme(_ target: Substring) -> Substring? {
+        guard target.first != "/" else { return nil }
+        for scheme in ["http://", "https://"] {
+            let prefix = target.prefix(scheme.count)
+            if prefix.caseInsensitiveEquals(scheme) { return target[prefix.endIndex...] }
+        }
+        return nil
     }
 
     /// Whether the client wants the connection kept open after this exchange.

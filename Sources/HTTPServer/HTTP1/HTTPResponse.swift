@@ -7,6 +7,8 @@ public struct HTTPResponse: Sendable {
         case stream(@Sendable (ResponseBodyWriter) async throws -> Void)
         /// Reset the connection without answering (for fault injection, like nginx's 444).
         case abort
+
+        var isAbort: Bool { if case .abort = self { return true }; return false }
     }
 
     public var status: Int
@@ -42,9 +44,12 @@ public struct ResponseBodyWriter: Sendable {
     let socket: AsyncSocket
     let chunked: Bool
     let writeTimeout: Duration
+    /// For answers that may not have a body (1xx, 204, 304): the producer still runs to its end
+    /// (it may release resources there), but what it writes goes nowhere.
+    var discards = false
 
     public func write(_ bytes: [UInt8]) async throws {
-        guard !bytes.isEmpty else { return }
+        guard !bytes.isEmpty, !discards else { return }
         let deadline = ContinuousClock.now.advanced(by: writeTimeout)
         if chunked {
             var frame = Array(String(bytes.count, radix: 16).utf8)

@@ -1,5 +1,5 @@
 /// Parses a request head from the bytes received so far. Pure and incremental: call again with
-/// more bytes when it answers `.incomplete`.
+/// more bytes when it answers `.incomplete` (with a `Scan` to resume where the last call stopped).
 public struct RequestHeadParser: Sendable {
     public var maxRequestLineBytes: Int
     public var maxHeaderBytes: Int
@@ -16,41 +16,87 @@ public struct RequestHeadParser: Sendable {
         case failure(HTTPParseError)
     }
 
+    /// Where parsing of a growing buffer stopped, so the next call resumes there instead of
+    /// rescanning from the start: a head trickled in many small reads then costs time linear in its
+    /// size. Indices are offsets into the buffer, which must only grow between calls.
+    struct Scan: Sendable {
+        /// The request line's first byte, once the blank lines before it are skipped.
+        fileprivate var start: Int?
+        /// The request line's LF, once found.
+        fileprivate var requestLineEnd: Int?
+        /// Where the line being scanned starts.
+        fileprivate var cursor = 0
+        /// Bytes before this offset have been searched for a LF already.
+        fileprivate var scanned = 0
+        /// Content (without CR LF) of each complete header line.
+        fileprivate var lines: [Range<Int>] = []
+        /// Bytes looked at so far, scanning and building the head (for tests of linearity).
+        fileprivate(set) var bytesExamined = 0
+
+        init() {}
+    }
+
     public func parse(_ bytes: ArraySlice<UInt8>) -> Result {
         bytes.withUnsafeBufferPointer { parse($0) }
     }
 
     public func parse(_ buf: UnsafeBufferPointer<UInt8>) -> Result {
+        var scan = Scan()
+        return parse(buf, resuming: &scan)
+    }
+
+    /// Answers exactly what `parse(bytes)` answers, examining only bytes not seen by earlier calls
+    /// with the same `scan` (made on prefixes of `bytes`). Start a new `Scan` for the next head.
+    func parse(_ bytes: ArraySlice<UInt8>, resuming scan: inout Scan) -> Result {
+        bytes.withUnsafeBufferPointer { parse($0, resuming: &scan) }
+    }
+
+    func parse(_ buf: UnsafeBufferPointer<UInt8>, resuming scan: inout Scan) -> Result {
         // Blank lines before a request line are tolerated (RFC 9112 §2.2).
-        var start = 0
-        while start < buf.count, buf[start] == 0x0D || buf[start] == 0x0A { start += 1 }
-        if start > 64 { return .failure(.badRequest("too many blank lines")) }
+        if scan.start == nil {
+            var i = scan.scanned
+            while i < buf.count, buf[i] == 0x0D || buf[i] == 0x0A { i += 1 }
+            scan.bytesExamined += i - scan.scanned
+            scan.scanned = i
+            if i > 64 { return .failure(.badRequest("too many blank lines")) }
+            guard i < buf.count else { return .incomplete }
+            scan.start = i
+            scan.cursor = i
+        }
+        let start = scan.start!
 
         // Request line.
-        guard let lineEnd = findLF(buf, from: start, limit: start + maxRequestLineBytes) else {
-            return buf.count - start >= maxRequestLineBytes ? .failure(.uriTooLong) : .incomplete
+        if scan.requestLineEnd == nil {
+            guard let lineEnd = findLF(buf, scan: &scan, limit: start + maxRequestLineBytes) else {
+                return buf.count - start >= maxRequestLineBytes ? .failure(.uriTooLong) : .incomplete
+            }
+            scan.requestLineEnd = lineEnd
+            scan.cursor = lineEnd + 1
         }
-        var cursor = lineEnd + 1
         // Header lines, until an empty line.
-        var lines: [Range<Int>] = []
         while true {
-            if cursor - start > maxHeaderBytes { return .failure(.headersTooLarge) }
-            guard let end = findLF(buf, from: cursor, limit: start + maxHeaderBytes + 2) else {
+            if scan.cursor - start > maxHeaderBytes { return .failure(.headersTooLarge) }
+            guard let end = findLF(buf, scan: &scan, limit: start + maxHeaderBytes + 2) else {
                 // +2: the search above may still find a head ending exactly at the limit.
                 return buf.count - start >= maxHeaderBytes + 2 ? .failure(.headersTooLarge) : .incomplete
             }
-            let contentEnd = end > cursor && buf[end - 1] == 0x0D ? end - 1 : end
-            if contentEnd == cursor { cursor = end + 1; break }
-            lines.append(cursor..<contentEnd)
-            cursor = end + 1
+            let lineStart = scan.cursor
+            let contentEnd = end > lineStart && buf[end - 1] == 0x0D ? end - 1 : end
+            scan.cursor = end + 1
+            if contentEnd == lineStart { break }
+            scan.lines.append(lineStart..<contentEnd)
         }
+        let lineEnd = scan.requestLineEnd!
+        let cursor = scan.cursor
+        // Building the head below reads each of its bytes about once more.
+        scan.bytesExamined += cursor - start
 
         let requestLineEnd = lineEnd > start && buf[lineEnd - 1] == 0x0D ? lineEnd - 1 : lineEnd
         switch parseRequestLine(buf, start..<requestLineEnd) {
         case .failure(let e): return .failure(e)
         case .success(let (method, target, version)):
             var headers = HTTPHeaders()
-            for line in lines {
+            for line in scan.lines {
                 switch parseHeaderLine(buf, line) {
                 case .failure(let e): return .failure(e)
                 case .success(let (name, value)): headers.add(name, value)
@@ -59,19 +105,28 @@ public struct RequestHeadParser: Sendable {
             switch framing(headers, version: version) {
             case .failure(let e): return .failure(e)
             case .success(let framing):
-                if version == .http11, headers["Host"] == nil { return .failure(.badRequest("missing Host header")) }
+                let hosts = headers.values("Host").count
+                if version == .http11, hosts == 0 { return .failure(.badRequest("missing Host header")) }
+                // Two hosts leave which one the request is for up to each parser (RFC 9112 §3.2).
+                if hosts > 1 { return .failure(.badRequest("more than one Host header")) }
                 return .complete(RequestHead(method: method, target: target, version: version, headers: headers, framing: framing), consumed: cursor)
             }
         }
     }
 
-    private func findLF(_ buf: UnsafeBufferPointer<UInt8>, from: Int, limit: Int) -> Int? {
-        var i = from
+    /// The next LF at or after the line being scanned and before `limit`; remembers how far it
+    /// looked, so no byte is searched twice.
+    private func findLF(_ buf: UnsafeBufferPointer<UInt8>, scan: inout Scan, limit: Int) -> Int? {
+        let from = max(scan.scanned, scan.cursor)
         let end = min(buf.count, limit)
-        while i < end {
-            if buf[i] == 0x0A { return i }
-            i += 1
+        var i = from
+        while i < end, buf[i] != 0x0A { i += 1 }
+        scan.bytesExamined += i - from
+        if i < end {
+            scan.scanned = i + 1
+            return i
         }
+        scan.scanned = max(from, end)
         return nil
     }
 

@@ -1,10 +1,19 @@
 /// Serialises a status line and headers.
 enum ResponseEncoder {
+    /// Fields that could not be written safely are left out (see `isWritable`).
     static func head(status: Int, headers: HTTPHeaders, version: HTTPVersion) -> [UInt8] {
         var text = "\(version.text) \(status) \(reasonPhrase(status))\r\n"
-        for (name, value) in headers { text += "\(name): \(value)\r\n" }
+        for (name, value) in headers where isWritable(name: name, value: value) { text += "\(name): \(value)\r\n" }
         text += "\r\n"
         return Array(text.utf8)
+    }
+
+    /// Defense in depth: header values may come from an upstream or from user input, and a CR or
+    /// LF in one would let it add fields (or end the head and forge a body). A name must be a token,
+    /// a value field-vchars, spaces and tabs (RFC 9110 §5.5).
+    static func isWritable(name: String, value: String) -> Bool {
+        !name.isEmpty && name.utf8.allSatisfy(isTokenByte)
+            && value.utf8.allSatisfy { $0 == 0x09 || ($0 >= 0x20 && $0 != 0x7F) }
     }
 
     static func reasonPhrase(_ status: Int) -> String {
@@ -12,6 +21,7 @@ enum ResponseEncoder {
         case 100: return "Continue"
         case 200: return "OK"
         case 204: return "No Content"
+        case 304: return "Not Modified"
         case 400: return "Bad Request"
         case 401: return "Unauthorized"
         case 403: return "Forbidden"

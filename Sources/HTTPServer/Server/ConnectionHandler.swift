@@ -92,19 +92,21 @@ actor ConnectionHandler {
         // Waiting for a first byte is idleness; once a request starts, the whole head must arrive in time.
         var deadline = clock.now.advanced(by: buffer.isEmpty && !isFirst ? limits.idleTimeout : limits.headerTimeout)
         var started = !buffer.isEmpty
-        var newBytesHaveLF = buffer.contains(0x0A)
+        // Resumes where the previous read's parse stopped: a head sent a few bytes per segment
+        // costs time linear in its size, not quadratic.
+        var scan = RequestHeadParser.Scan()
         while true {
-            if newBytesHaveLF || buffer.count >= limits.maxRequestLineBytes {
-                switch parser.parse(buffer[...]) {
-                case .complete(let head, let consumed):
-                    buffer.removeFirst(consumed)
-                    return .head(head)
-                case .failure(let error):
-                    return .failed(error)
-                case .incomplete:
-                    break
-                }
+            switch parser.parse(buffer[...], resuming: &scan) {
+            case .complete(let head, let consumed):
+                buffer.removeFirst(consumed)
+                return .head(head)
+            case .failure(let error):
+                return .failed(error)
+            case .incomplete:
+                break
             }
+            // A trickling client always has a byte ready for the next read: check the clock too.
+            if started, clock.now >= deadline { return .timedOutMidHead }
             do {
                 let bytes = try await socket.read(deadline: deadline)
                 if bytes.isEmpty { return .closed }
@@ -113,12 +115,7 @@ actor ConnectionHandler {
                     deadline = clock.now.advanced(by: limits.headerTimeout)
                     _ = tracker.setIdle(socket.fd, false)
                 }
-                // The head can only complete on a line feed: scanning again only then keeps a
-                // byte-at-a-time sender from costing quadratic time.
-                newBytesHaveLF = bytes.contains(0x0A)
                 buffer.append(contentsOf: bytes)
-                // A trickling client always has a byte ready for the next read: check the clock too.
-                if clock.now >= deadline, case .incomplete = parser.parse(buffer[...]) { return .timedOutMidHead }
             } catch SocketError.timedOut {
                 return started ? .timedOutMidHead : .closed
             } catch {
@@ -180,7 +177,10 @@ actor ConnectionHandler {
         let socket = self.socket
         return await withTaskGroup(of: Outcome.self) { group in
             group.addTask { .responded(keepAlive: await self.respond(request)) }
-            group.addTask { await Self.watch(socket) }
+            group.addTask {
+                let (bytes, hungUp) = await PeerWatch.watch(socket)
+                return .peer(bytes: bytes, hungUp: hungUp)
+            }
             var keepAlive = false
             var peerGone = false
             while let outcome = await group.next() {
@@ -200,25 +200,15 @@ actor ConnectionHandler {
         }
     }
 
-    private static func watch(_ socket: AsyncSocket) async -> Outcome {
-        var collected: [UInt8] = []
-        while collected.count < 1 << 20 {
-            do {
-                let bytes = try await socket.read()
-                if bytes.isEmpty { return .peer(bytes: collected, hungUp: true) }
-                collected.append(contentsOf: bytes)
-            } catch is CancellationError {
-                return .peer(bytes: collected, hungUp: false)
-            } catch {
-                return .peer(bytes: collected, hungUp: true)
-            }
-        }
-        return .peer(bytes: collected, hungUp: false)
-    }
-
     /// Writes the handler's response; returns whether the connection may serve another request.
     private func respond(_ request: HTTPRequest) async -> Bool {
-        let response = await handler.handle(request)
+        var response = await handler.handle(request)
+        if !(100...599).contains(response.status), !response.body.isAbort {
+            // Written as is, it would be a malformed status line: the client could not read on.
+            let invalid = response.status
+            response = errorResponder(500, "Internal error: the handler answered with status \(invalid)")
+            response.status = 500
+        }
         var keepAlive = request.wantsKeepAlive && !tracker.isDraining && !Task.isCancelled
         var headers = response.headers
         let isHead = request.method == "HEAD"
@@ -227,8 +217,11 @@ actor ConnectionHandler {
             var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
             _ = setsockopt(socket.fd, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
             return false
+        case _ where Self.hasNoBody(response.status):
+            return await respondWithoutBody(response, request: request, keepAlive: keepAlive)
         case .bytes(let body):
             if headers["Connection"]?.lowercased() == "close" { keepAlive = false }
+            headers.remove("Transfer-Encoding")
             headers.set("Content-Length", String(body.count))
             setConnectionHeader(&headers, keepAlive: keepAlive, version: request.version)
             var bytes = ResponseEncoder.head(status: response.status, headers: headers, version: request.version)
@@ -254,6 +247,35 @@ actor ConnectionHandler {
             }
             return keepAlive && !Task.isCancelled
         }
+    }
+
+    /// RFC 9112 §6.3: these responses end with their head.
+    private static func hasNoBody(_ status: Int) -> Bool { status < 200 || status == 204 || status == 304 }
+
+    /// Writes just the head: framing or body bytes after it would be read as the start of the
+    /// next response (say, a proxy relaying an upstream's 204 as a stream).
+    private func respondWithoutBody(_ response: HTTPResponse, request: HTTPRequest, keepAlive: Bool) async -> Bool {
+        var keepAlive = keepAlive
+        var headers = response.headers
+        headers.remove("Transfer-Encoding")
+        // A 304's Content-Length describes the representation, not this message: kept as given.
+        if response.status != 304 { headers.remove("Content-Length") }
+        if headers["Connection"]?.lowercased() == "close" { keepAlive = false }
+        // A client takes a 1xx for an interim answer and would take the next request's response
+        // for this one's final answer: after a 1xx as the final answer, only closing stays in step.
+        if response.status < 200 { keepAlive = false }
+        setConnectionHeader(&headers, keepAlive: keepAlive, version: request.version)
+        do {
+            try await socket.write(ResponseEncoder.head(status: response.status, headers: headers, version: request.version),
+                                   deadline: ContinuousClock.now.advanced(by: limits.ioTimeout))
+            // A producer may release what it holds (an upstream body) at its end: it runs, into nothing.
+            if case .stream(let produce) = response.body {
+                try await produce(ResponseBodyWriter(socket: socket, chunked: false, writeTimeout: limits.ioTimeout, discards: true))
+            }
+        } catch {
+            return false
+        }
+        return keepAlive && !Task.isCancelled
     }
 
     private func setConnectionHeader(_ headers: inout HTTPHeaders, keepAlive: Bool, version: HTTPVersion) {

@@ -8,6 +8,7 @@ public final class HTTPServer: Sendable {
     private let errorResponder: ErrorResponder
     private let listener: AsyncSocket
     private let tracker = ConnectionTracker()
+    private let rejecter: ConnectionRejecter
     /// The bound port (useful when started on port 0).
     public let port: UInt16
 
@@ -20,6 +21,7 @@ public final class HTTPServer: Sendable {
         self.limits = limits
         self.handler = handler
         self.errorResponder = errorResponder
+        self.rejecter = ConnectionRejecter(errorResponder: errorResponder)
     }
 
     public static let plainError: ErrorResponder = { status, message in
@@ -68,10 +70,7 @@ public final class HTTPServer: Sendable {
     private func start(_ client: Socket) {
         try? client.setOption(Int32(IPPROTO_TCP), TCP_NODELAY, 1)
         guard tracker.admit(client.fd, max: limits.maxConnections) else {
-            let response = ResponseEncoder.head(status: 503, headers: ["Content-Length": "0", "Connection": "close"], version: .http11)
-            _ = response.withUnsafeBytes { try? client.send($0) }
-            client.close()
-            return
+            return rejecter.reject(client, because: tracker.isDraining ? "Server shutting down" : "Too many open connections; retry shortly")
         }
         let socket: AsyncSocket
         do { socket = try AsyncSocket(client, loop: EventLoopGroup.shared.next()) } catch {

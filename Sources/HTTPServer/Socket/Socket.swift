@@ -122,6 +122,10 @@ public struct Socket: Sendable, Hashable {
         return n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK)
     }
 
+    /// True once the peer has sent FIN or RST, even with received bytes still unread: lets a
+    /// connection that stopped reading (its buffer is full) still notice the client leaving.
+    public func peerHasClosed() -> Bool { csystem_tcp_peer_closed(fd) == 1 }
+
     public func shutdownWrite() { _ = Glibc.shutdown(fd, Int32(SHUT_WR)) }
 
     public func close() { _ = Glibc.close(fd) }

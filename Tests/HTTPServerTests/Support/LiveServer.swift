@@ -16,8 +16,10 @@ final class LiveServer: Sendable {
     let server: HTTPServer
     var port: UInt16 { server.port }
 
-    init(limits: ServerLimits = ServerLimits(), handler: @escaping @Sendable (HTTPRequest) async -> HTTPResponse) throws {
-        server = try HTTPServer(host: "127.0.0.1", port: 0, limits: limits, handler: ClosureHandler(body: handler))
+    init(limits: ServerLimits = ServerLimits(), errorResponder: @escaping ErrorResponder = HTTPServer.plainError,
+         handler: @escaping @Sendable (HTTPRequest) async -> HTTPResponse) throws {
+        server = try HTTPServer(host: "127.0.0.1", port: 0, limits: limits, handler: ClosureHandler(body: handler),
+                                errorResponder: errorResponder)
         let server = self.server
         Task { await server.run() }
     }
