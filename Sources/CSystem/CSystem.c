@@ -24,7 +24,6 @@ static int ctl(int epfd, int op, int fd, uint32_t events, uint64_t data) {
 }
 
 int csystem_epoll_add(int epfd, int fd, uint32_t events, uint64_t data) { return ctl(epfd, EPOLL_CTL_ADD, fd, events, data); }
-int csystem_epoll_mod(int epfd, int fd, uint32_t events, uint64_t data) { return ctl(epfd, EPOLL_CTL_MOD, fd, events, data); }
 int csystem_epoll_del(int epfd, int fd) { return epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL); }
 
 int csystem_epoll_wait(int epfd, uint64_t *datas, uint32_t *events, int max, int timeout_ms) {

@@ -2,6 +2,7 @@ import Dispatch
 import Foundation
 import Glibc
 import HTTPServer
+import Synchronization
 import Upstream
 
 /// Starts the proxy: configuration, server, signals. Returns the process exit code.
@@ -87,23 +88,3 @@ final class ConnectionCount: Sendable {
     }
     var value: Int { server?.openConnections ?? 0 }
 }
-
-/// Delivers POSIX signals as an async stream (handlers run on Dispatch, never in signal context).
-final class SignalWatcher {
-    let stream: AsyncStream<Int32>
-    private let sources: [any DispatchSourceSignal]
-
-    init(_ signals: [Int32]) {
-        let (stream, continuation) = AsyncStream<Int32>.makeStream()
-        self.stream = stream
-        sources = signals.map { sig in
-            signal(sig, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            source.setEventHandler { continuation.yield(sig) }
-            source.resume()
-            return source
-        }
-    }
-}
-
-import Synchronization

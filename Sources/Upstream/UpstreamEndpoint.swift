@@ -13,7 +13,6 @@ public struct UpstreamEndpoint: Sendable, Equatable {
     public let query: String?
     public let apiKey: String?
     public let model: String
-    public let baseURL: String
 
     /// Accepts a base such as `http://localhost:11434/v1`, or a full `…/chat/completions` URL.
     public init(baseURL: String, apiKey: String?, model: String) throws(EndpointError) {
@@ -62,7 +61,6 @@ public struct UpstreamEndpoint: Sendable, Equatable {
         self.query = query.flatMap { $0.isEmpty ? nil : $0 }
         self.apiKey = apiKey.flatMap { $0.isEmpty ? nil : $0 }
         self.model = model
-        self.baseURL = trimmed
     }
 
     /// Azure OpenAI wants the key in `api-key`, everyone else in `Authorization: Bearer`.

@@ -18,6 +18,14 @@ final class AppConfigTests: XCTestCase {
         do { _ = try AppConfig.load(environment: env, dotEnv: dotEnv); return nil } catch { return error }
     }
 
+    /// The shipped prompt file and the built-in default are one text (users copy the file to edit it).
+    func testShippedPromptFileMatchesTheBuiltInDefault() throws {
+        let file = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Configuration/critique-system-prompt.txt")
+        let text = try String(contentsOf: file, encoding: .utf8)
+        XCTAssertEqual(text.trimmingCharacters(in: .whitespacesAndNewlines), DefaultPrompt.critique.trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+
     func testDefaults() throws {
         let c = try load([:])
         XCTAssertEqual(c.host, "0.0.0.0")

@@ -9,7 +9,6 @@
 // Thin wrappers so Swift sees stable signatures (Glibc's module lacks these).
 int csystem_epoll_create(void);
 int csystem_epoll_add(int epfd, int fd, uint32_t events, uint64_t data);
-int csystem_epoll_mod(int epfd, int fd, uint32_t events, uint64_t data);
 int csystem_epoll_del(int epfd, int fd);
 /// Waits for events; writes up to `max` (data, events) pairs; returns the count or -1.
 int csystem_epoll_wait(int epfd, uint64_t *datas, uint32_t *events, int max, int timeout_ms);

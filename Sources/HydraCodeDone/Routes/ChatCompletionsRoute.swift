@@ -1,6 +1,7 @@
 import HTTPServer
 import OpenAIWire
 import Pipeline
+import Synchronization
 import Upstream
 
 /// `POST /v1/chat/completions`: validate, admit, plan the run, answer as JSON or SSE.
@@ -178,4 +179,3 @@ final class RequestObserver: PipelineObserver {
     }
 }
 
-import Synchronization
