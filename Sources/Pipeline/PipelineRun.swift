@@ -2,8 +2,10 @@ import OpenAIWire
 import Upstream
 
 /// One request's trip through the pipeline: the primary drafts, the critique refines (once per
-/// round). One actor per request; in streaming mode the critique stage consumes the primary's
-/// stream and the response writer consumes the critique's (see PipelineRun+Streaming.swift).
+/// round). One actor per request, owning the run's state, so logs, metrics and the route can ask
+/// where it is. There is one critique loop for both answer shapes: a streamed answer is the loop's
+/// events as they happen (the critique stage consumes the primary's stream, the response writer
+/// consumes the critique's); a JSON answer is the same events, collected.
 public actor PipelineRun {
     let plan: PipelinePlan
     let request: ChatRequest
@@ -12,10 +14,79 @@ public actor PipelineRun {
     /// What a streamed run may produce ahead of the client (see `events()`).
     public nonisolated let budget = RelayBudget()
 
+    public enum Phase: Sendable, Equatable {
+        case starting, primary, critique(round: Int), finished, failed
+    }
+
+    /// Where the run is.
+    public private(set) var phase = Phase.starting
+    /// Tokens spent so far (nil once a stage did not report its usage).
+    public private(set) var usage: Usage?
+    /// Whether any answer text has been handed to the client.
+    public private(set) var contentSent = false
+    /// The primary's draft, once complete: what the critique reads.
+    public private(set) var draft: String?
+
+    /// How stages are called: streamed (events as they arrive) or whole (one JSON answer each).
+    enum Mode { case streamed, whole }
+    var mode = Mode.streamed
+    /// Where events go: the client's stream, or a list that becomes the JSON answer.
+    private var continuation: AsyncStream<PipelineEvent>.Continuation?
+    private var collected: [PipelineEvent] = []
+
     public init(plan: PipelinePlan, request: ChatRequest, observer: any PipelineObserver) {
         self.plan = plan
         self.request = request
         self.observer = observer
+    }
+
+    // MARK: The two answer shapes
+
+    /// Starts the run; the stream ends after `.finish`/`.usage` or `.failed`. Dropping the stream
+    /// cancels the run and with it the upstream calls. The consumer gives each event's
+    /// `relayCost` back to `budget` once it has written the event: until then the run reads its
+    /// upstream only while less than `budget.capacity` bytes wait for the client.
+    public nonisolated func events() -> AsyncStream<PipelineEvent> {
+        let (stream, continuation) = AsyncStream<PipelineEvent>.makeStream()
+        let task = Task(executorPreference: plan.executor) {
+            await self.start(.streamed, continuation)
+            _ = await self.runLoop()
+            continuation.finish()
+        }
+        continuation.onTermination = { _ in task.cancel() }
+        return stream
+    }
+
+    /// The whole answer: each stage called without streaming, the loop's events collected.
+    public func complete() async throws(PipelineError) -> PipelineAnswer {
+        start(.whole, nil)
+        let outcome = await runLoop()
+        return try AnswerCollector.answer(collected, outcome: outcome)
+    }
+
+    private func start(_ mode: Mode, _ continuation: AsyncStream<PipelineEvent>.Continuation?) {
+        self.mode = mode
+        self.continuation = continuation
+    }
+
+    /// Every event leaves through here: charged to the budget when streamed, noted in the state.
+    func emit(_ event: PipelineEvent) {
+        if case .content(let text) = event, !text.isEmpty { contentSent = true }
+        if case .failed = event { phase = .failed }
+        if let continuation {
+            budget.charge(event.relayCost)
+            continuation.yield(event)
+        } else {
+            collected.append(event)
+        }
+    }
+
+    // MARK: The critique loop
+
+    /// What the collected answer needs beyond the events.
+    struct Outcome {
+        var critiqued = false
+        var fingerprint: JSONValue?
     }
 
     private var secrets: [String] { [plan.primary.endpoint.apiKey, plan.critique?.endpoint.apiKey].compactMap { $0 } }
@@ -25,93 +96,78 @@ public actor PipelineRun {
         return PipelineError(stage: stage, upstream: error, secrets: secrets)
     }
 
-    func critiqueBody(draft: String, stream: Bool) -> JSONObject {
-        StageRequests.critique(request, draft: draft, prompt: plan.critiquePrompt, model: plan.critique?.endpoint.model ?? "", stream: stream)
-    }
-
-    // MARK: Non-streamed
-
-    public func complete() async throws(PipelineError) -> PipelineAnswer {
-        let primaryStart = clock.now
-        observer.stageStarted(.primary)
-        let primary: Choice
-        do {
-            let object = try await plan.primary.upstream.complete(plan.primary.endpoint,
-                                                                  body: StageRequests.primary(request, model: plan.primary.endpoint.model, stream: false),
-                                                                  extraHeaders: plan.forwardedHeaders)
-            primary = try Choice(object)
-        } catch {
-            throw failure(.primary, error)
+    private func runLoop() async -> Outcome {
+        phase = .primary
+        let critique = plan.critique
+        // Collect the draft (shown live as reasoning when asked); keep the raw deltas in case
+        // they turn out to be tool calls.
+        let primaryEmit: Emit = critique == nil ? .content : plan.showDraft ? .reasoning : .hold
+        guard case .completed(let primary) = await runStage(.primary, plan.primary, body: StageRequests.primary(request, model: plan.primary.endpoint.model, stream: mode == .streamed),
+                                                            emit: primaryEmit) else { return Outcome() }
+        usage = primary.usage
+        draft = primary.text
+        guard let critique else {
+            finish(primary.finish)
+            phase = .finished
+            return Outcome(fingerprint: primary.fingerprint)
         }
-        observer.stageFinished(.primary, after: clock.now - primaryStart)
-
-        let toolCalls = primary.message.hasToolCalls
-        guard let critique = plan.critique, !toolCalls else {
-            // Tool calls go back exactly as the primary wrote them: agents execute them.
-            let message = toolCalls ? primary.message : Self.cleaned(primary.message)
-            return PipelineAnswer(message: message, finishReason: primary.finish, usage: primary.usage,
-                                  critiqued: false, fellBack: false, systemFingerprint: primary.fingerprint)
+        if primary.sawToolCalls {
+            // Tool calls go back as the primary wrote them: agents execute them.
+            replay(primary)
+            phase = .finished
+            return Outcome(fingerprint: primary.fingerprint)
         }
 
-        let draft = ThinkFilter.strip(ChatRequest.text(of: primary.message["content"]) ?? "")
-        var current = draft
-        var last = primary
-        var usage = primary.usage
-        for _ in 0..<max(1, plan.rounds) {
-            let critiqueStart = clock.now
-            observer.stageStarted(.critique)
-            do {
-                let object = try await critique.upstream.complete(critique.endpoint, body: critiqueBody(draft: current, stream: false),
-                                                                  extraHeaders: plan.forwardedHeaders)
-                last = try Choice(object)
-                observer.stageFinished(.critique, after: clock.now - critiqueStart)
-                usage = usage.flatMap { u in last.usage.map { u + $0 } }
-                current = ThinkFilter.strip(ChatRequest.text(of: last.message["content"]) ?? "")
-            } catch {
-                if error == .cancelled || plan.critiqueFailure == .error { throw failure(.critique, error) }
+        var best = primary
+        let rounds = max(1, plan.rounds)
+        for round in 1...rounds {
+            let isLast = round == rounds
+            phase = .critique(round: round)
+            if plan.showDraft, !isLast { emit(.delta(["reasoning_content": .string("\n\n— critique round \(round) —\n\n")])) }
+            let body = StageRequests.critique(request, draft: best.text, prompt: plan.critiquePrompt, model: critique.endpoint.model, stream: mode == .streamed)
+            switch await runStage(.critique, critique, body: body, emit: isLast ? .content : plan.showDraft ? .reasoning : .none) {
+            case .completed(let refined):
+                usage = usage.flatMap { u in refined.usage.map { u + $0 } }
+                best = refined
+            case .failed(let error) where error != .cancelled && !contentSent && plan.critiqueFailure == .fallback:
+                // Nothing of the final answer reached the client yet: deliver the best so far
+                // whole, with the finish reason of the stage that wrote it.
                 _ = failure(.critique, error)
                 observer.critiqueFellBack(error)
-                // Nothing produced is lost: the best answer so far (the draft, or an earlier round).
-                var message = Self.cleaned(primary.message)
-                message["content"] = .string(current)
-                if plan.showDraft { message["reasoning_content"] = .string(draft) }
-                return PipelineAnswer(message: message, finishReason: last.finish, usage: usage,
-                                      critiqued: false, fellBack: true, systemFingerprint: last.fingerprint)
+                emit(.fellBack)
+                emit(.content(best.text))
+                finish(best.finish)
+                phase = .finished
+                return Outcome(fingerprint: best.fingerprint)
+            case .failed(let error):
+                emit(.failed(failure(.critique, error)))
+                return Outcome()
+            case .stopped:
+                return Outcome()
             }
         }
-        var message = Self.cleaned(last.message)
-        if plan.showDraft { message["reasoning_content"] = .string(draft) }
-        return PipelineAnswer(message: message, finishReason: last.finish, usage: usage,
-                              critiqued: true, fellBack: false, systemFingerprint: last.fingerprint)
+        finish(best.finish)
+        phase = .finished
+        return Outcome(critiqued: true, fingerprint: best.fingerprint)
     }
 
-    /// The first choice of a non-streamed completion.
-    struct Choice {
-        var message: JSONObject
-        var finish: String?
-        var usage: Usage?
-        var fingerprint: JSONValue?
+    private func finish(_ reason: String?) {
+        emit(.finish(reason: reason))
+        if let usage { emit(.usage(usage)) }
+    }
 
-        init(_ object: JSONObject) throws(UpstreamError) {
-            guard let choice = object["choices"]?.arrayValue?.first, let message = choice["message"]?.objectValue else {
-                throw .malformed("no choices[0].message in the completion")
+    /// The draft was tool calls: hand the primary's answer over as it came.
+    private func replay(_ draft: StageOutput) {
+        var filter = ThinkFilter()
+        for d in draft.deltas {
+            if let text = d["content"]?.stringValue {
+                let shown = filter.feed(text)
+                if !shown.isEmpty { emit(.content(shown)) }
             }
-            self.message = message
-            finish = choice["finish_reason"]?.stringValue
-            usage = Usage(object["usage"])
-            fingerprint = object["system_fingerprint"]
+            if d.hasToolCalls, let calls = d["tool_calls"] { emit(.delta(["tool_calls": calls])) }
         }
-    }
-
-    /// The text answer as the client should see it: think blocks removed, reasoning fields dropped.
-    static func cleaned(_ message: JSONObject) -> JSONObject {
-        var m = message
-        if let text = m["content"]?.stringValue {
-            m["content"] = .string(ThinkFilter.strip(text))
-        }
-        m["reasoning"] = nil
-        m["reasoning_content"] = nil
-        if m["role"] == nil { m["role"] = .string("assistant") }
-        return m
+        let rest = filter.finish()
+        if !rest.isEmpty { emit(.content(rest)) }
+        finish(draft.finish)
     }
 }
