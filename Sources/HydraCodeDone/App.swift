@@ -20,9 +20,8 @@ public enum App {
         let config = await store.current
         let logger = Logger(level: config.logLevel)
         let server: HTTPServer
-        let registry: ModelRegistry
         do {
-            (server, registry) = try await assemble(store: store, host: config.host, port: config.port)
+            (server, _) = try await assemble(store: store, host: config.host, port: config.port)
         } catch {
             logger.error("cannot listen on \(config.host):\(config.port): \(error)")
             return 1
@@ -39,7 +38,6 @@ public enum App {
             if signal == SIGHUP {
                 switch await store.reload() {
                 case .success(let fresh):
-                    await registry.update(fresh)
                     logger.info("configuration reloaded: \(fresh.summary)")
                 case .failure(let error):
                     logger.error("reload failed, keeping the previous configuration: \(error)")
@@ -64,9 +62,9 @@ extension App {
     static func assemble(store: ConfigStore, host: String, port: UInt16) async throws -> (HTTPServer, ModelRegistry) {
         let config = await store.current
         let admission = Admission(limit: config.maxConcurrentRequests, maxQueued: config.maxQueuedRequests)
-        let registry = ModelRegistry(config: config, created: unixTime())
+        let registry = ModelRegistry(created: unixTime())
         let transports = ProxyHandler.Transports(http: HTTP1Client(), https: URLSessionTransport())
-        await registry.startRefreshing(every: .seconds(60)) { endpoint in
+        await registry.startRefreshing(every: .seconds(60), config: { await store.current }) { endpoint in
             try? await ChatUpstream(transport: transports.transport(for: endpoint), idleTimeout: .seconds(10)).models(endpoint)
         }
         let connections = ConnectionCount()

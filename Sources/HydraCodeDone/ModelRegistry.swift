@@ -1,41 +1,28 @@
 import OpenAIWire
 import Upstream
 
-/// Answers `/v1/models` and decides which pipeline serves a request's `model`: the proxy's own id
-/// (the environment-defined pipeline) first, then named pipelines, then — with
-/// `PASSTHROUGH_MODELS` — the upstream's own models, cached and refreshed in the background.
+/// The upstream's own models (for `PASSTHROUGH_MODELS`), cached and refreshed in the background.
+/// Everything else a model list or a model choice depends on comes from the configuration
+/// snapshot the caller passes in, so a request never sees two configurations at once.
 public actor ModelRegistry {
-    public enum Resolution: Sendable {
-        case defaultPipeline
-        case named(NamedPipeline)
-        case passthrough
-        case unknown
-    }
-
     private let created: Int
-    private var config: AppConfig
-    private var upstreamModels: [String] = []
+    public private(set) var upstreamModels: [String] = []
     private var refresher: Task<Void, Never>?
 
-    public init(config: AppConfig, created: Int) {
-        self.config = config
+    public init(created: Int) {
         self.created = created
     }
 
-    public func update(_ config: AppConfig) {
-        self.config = config
-        if !config.passthroughModels { upstreamModels = [] }
-    }
-
     /// Keeps the passthrough list fresh; an unreachable upstream keeps the last good list.
-    public func startRefreshing(every interval: Duration, fetch: @escaping @Sendable (UpstreamEndpoint) async -> [String]?) {
+    /// `config` is read on every round, so a reload that turns passthrough on is picked up.
+    public func startRefreshing(every interval: Duration, config: @escaping @Sendable () async -> AppConfig,
+                                fetch: @escaping @Sendable (UpstreamEndpoint) async -> [String]?) {
         refresher?.cancel()
         refresher = Task { [weak self] in
             while !Task.isCancelled {
-                guard let self else { return }
-                let config = await self.config
-                if config.passthroughModels, let models = await fetch(config.primary) {
-                    await self.store(models)
+                let current = await config()
+                if current.passthroughModels, let models = await fetch(current.primary) {
+                    await self?.store(models)
                 }
                 try? await Task.sleep(for: interval)
             }
@@ -44,7 +31,7 @@ public actor ModelRegistry {
 
     private func store(_ models: [String]) { upstreamModels = models }
 
-    public func ids() -> [String] {
+    public func ids(_ config: AppConfig) -> [String] {
         var ids = [config.proxyModelName]
         for p in config.pipelines where !ids.contains(p.id) { ids.append(p.id) }
         if config.passthroughModels {
@@ -53,17 +40,10 @@ public actor ModelRegistry {
         return ids
     }
 
-    public func resolve(_ model: String?) -> Resolution {
-        guard let model, model != config.proxyModelName else { return .defaultPipeline }
-        if let p = config.pipelines.first(where: { $0.id == model }) { return .named(p) }
-        if config.passthroughModels, upstreamModels.contains(model) { return .passthrough }
-        return config.strictModels ? .unknown : .defaultPipeline
-    }
-
-    public func listJSON() -> JSONValue {
+    public func listJSON(_ config: AppConfig) -> JSONValue {
         .object([
             "object": .string("list"),
-            "data": .array(ids().map { id in
+            "data": .array(ids(config).map { id in
                 .object(["id": .string(id), "object": .string("model"), "created": .int(created), "owned_by": .string("hydracodedone")])
             }),
         ])

@@ -18,7 +18,7 @@ struct PassthroughResponder {
     static let copiedHeaders = ["content-type", "retry-after", "openai-processing-ms", "openai-version"]
     static let copiedHeaderPrefixes = ["x-ratelimit-"]
 
-    func respond(body: [UInt8], permit: Permit, metrics: Metrics) async -> HTTPResponse {
+    func respond(body: [UInt8], exchange: ChatExchange, metrics: Metrics) async -> HTTPResponse {
         var headers: [(String, String)] = [("Content-Type", "application/json")]
         if let auth = endpoint.authHeader { headers.append(auth) }
         let response: UpstreamResponse
@@ -26,8 +26,9 @@ struct PassthroughResponder {
             response = try await transport.send(UpstreamRequest(endpoint: endpoint, method: "POST", path: endpoint.chatPath,
                                                                 headers: headers, body: body, idleTimeout: idleTimeout))
         } catch {
-            permit.release()
-            return .error(PipelineError(stage: .primary, upstream: error, secrets: secrets).openAI)
+            let failure = PipelineError(stage: .primary, upstream: error, secrets: secrets).openAI
+            exchange.finish(status: failure.status, extra: "error=\(error.kind)")
+            return .error(failure)
         }
         var out = Self.clientHeaders(response.headers)
         out.set("X-Hydra-Critique", "passthrough")
@@ -35,8 +36,10 @@ struct PassthroughResponder {
         if out["Content-Type"]?.contains("event-stream") == true { out.set("Cache-Control", "no-cache") }
         let body = response.body
         let secrets = self.secrets
-        return HTTPResponse(status: response.status, headers: out, body: .stream { writer in
-            defer { permit.release() }
+        let status = response.status
+        return HTTPResponse(status: status, headers: out, body: .stream { writer in
+            var outcome = "outcome=passthrough"
+            defer { exchange.finish(status: status, extra: outcome) }
             var redactor = StreamRedactor(secrets: secrets)
             do {
                 while let piece = try await body.next() {
@@ -46,6 +49,7 @@ struct PassthroughResponder {
                 }
                 try await writer.write(redactor.finish())
             } catch {
+                outcome = "error=relay_cut"
                 await body.cancel()
                 throw error
             }

@@ -14,12 +14,11 @@ struct SSEResponder: Sendable {
     let heartbeat: Duration
     let logger: Logger
     let metrics: Metrics
-    let observer: RequestObserver
-    let admission: Admission
+    let exchange: ChatExchange
     let overloaded: OpenAIError
 
     private enum Item: Sendable {
-        case admitted(Permit?)
+        case admitted(Bool)
         case event(PipelineEvent)
         case heartbeat
         case finished
@@ -30,11 +29,9 @@ struct SSEResponder: Sendable {
         var relayed = 0
         var status = 200
         var note = ""
-        var permit: Permit?
         defer {
-            permit?.release()
             metrics.relayed(relayed)
-            observer.done(status: status, extra: String(note.drop(while: { $0 == " " })))
+            exchange.finish(status: status, extra: String(note.drop(while: { $0 == " " })))
         }
         func send(_ bytes: [UInt8]) async throws {
             try await writer.write(bytes)
@@ -46,7 +43,7 @@ struct SSEResponder: Sendable {
         let (items, continuation) = AsyncStream<Item>.makeStream()
         // Helper tasks stay on this connection's event loop (unstructured tasks do not inherit it).
         let loop = EventLoopGroup.shared.current
-        let admit = Task(executorPreference: loop) { [admission] in continuation.yield(.admitted(await admission.acquire())) }
+        let admit = Task(executorPreference: loop) { [exchange] in continuation.yield(.admitted(await exchange.admit())) }
         let beat = Task(executorPreference: loop) { [heartbeat] in
             while !Task.isCancelled {
                 try? await Task.sleep(for: heartbeat)
@@ -88,14 +85,13 @@ struct SSEResponder: Sendable {
             if Task.isCancelled { break }
             switch item {
             case .admitted(let granted):
-                guard let granted else {
+                guard granted else {
                     failed = true
                     status = 429
                     note = " error=overloaded"
                     try await send(ChunkFactory.errorEvent(overloaded))
                     break loop
                 }
-                permit = granted
                 let events = run.events()
                 forward = Task(executorPreference: loop) {
                     for await event in events { continuation.yield(.event(event)) }
@@ -113,7 +109,7 @@ struct SSEResponder: Sendable {
         }
         if Task.isCancelled {
             status = 499
-            note += " client_disconnected"
+            note += " client_disconnected during=\(await run.phase)"
             return
         }
         if includeUsage, let usage, !failed { try await send(chunks.usageEvent(usage)) }

@@ -70,7 +70,7 @@ public struct ProxyHandler: HTTPHandler {
         case .health:
             return .json(200, .object(["status": .string("ok")]))
         case .models:
-            return .json(200, await registry.listJSON())
+            return .json(200, await registry.listJSON(config))
         case .metrics:
             let text = metrics.render(inFlight: admission.inFlight, queued: admission.queued, connections: connections())
             return HTTPResponse(status: 200, headers: ["Content-Type": "text/plain; version=0.0.4"], text: text)

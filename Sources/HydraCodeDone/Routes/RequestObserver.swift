@@ -1,0 +1,56 @@
+import Pipeline
+import Synchronization
+import Upstream
+
+/// Logs each stage as it happens and feeds the metrics.
+final class RequestObserver: PipelineObserver {
+    let logger: Logger
+    let metrics: Metrics
+    let start: ContinuousClock.Instant
+    let summary: String
+    private let timings = Mutex<[String]>([])
+
+    init(logger: Logger, metrics: Metrics, start: ContinuousClock.Instant, summary: String) {
+        self.logger = logger
+        self.metrics = metrics
+        self.start = start
+        self.summary = summary
+    }
+
+    func stageStarted(_ stage: PipelineStage) {
+        logger.info("\(stage.rawValue) started" + (stage == .primary ? " " + summary : ""))
+    }
+
+    func firstToken(_ stage: PipelineStage, after: Duration) {
+        logger.info("\(stage.rawValue) first token after \(Self.ms(after)) ms")
+        metrics.observe(.firstToken, ContinuousClock.now - start)
+    }
+
+    func stageFinished(_ stage: PipelineStage, after: Duration) {
+        metrics.observe(stage == .primary ? .primary : .critique, after)
+        timings.withLock { $0.append("\(stage.rawValue)_ms=\(Self.ms(after))") }
+    }
+
+    func upstreamFailed(_ stage: PipelineStage, _ error: UpstreamError) {
+        metrics.upstreamError(stage: stage.rawValue, kind: error.kind)
+        logger.warning("\(stage.rawValue) failed: \(error.kind)")
+    }
+
+    func critiqueFellBack(_ error: UpstreamError) {
+        metrics.fallback()
+        logger.warning("critique failed (\(error.kind)); answering with the primary's draft (CRITIQUE_FAILURE=fallback)")
+    }
+
+    func done(status: Int, extra: String) {
+        let total = ContinuousClock.now - start
+        metrics.observe(.total, total)
+        let stages = timings.withLock { $0 }
+        let parts = ["done status=\(status)", summary] + stages + ["total_ms=\(Self.ms(total))", extra]
+        logger.info(parts.filter { !$0.isEmpty }.joined(separator: " "))
+    }
+
+    static func ms(_ d: Duration) -> String {
+        let v = Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15
+        return String(Int(v.rounded()))
+    }
+}
