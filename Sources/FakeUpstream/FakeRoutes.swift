@@ -24,7 +24,8 @@ struct FakeRoutes {
             return json(200, .object(["ok": .bool(true)]))
         case ("GET", "/__stats"):
             let s = fake.stats
-            return json(200, .object(["requests": .int(s.requests), "active": .int(s.active), "disconnects": .int(s.disconnects), "completed": .int(s.completed)]))
+            return json(200, .object(["requests": .int(s.requests), "active": .int(s.active), "disconnects": .int(s.disconnects), "completed": .int(s.completed),
+                                      "bytes_sent": .int(s.bytesSent)]))
         case ("PUT", _) where path.hasPrefix("/__scripts/"):
             let model = String(path.dropFirst("/__scripts/".count)).removingPercentEncoding
             do {
@@ -69,7 +70,7 @@ struct FakeRoutes {
         if script.firstDelayMs > 0 && !(stream && script.status == 200 && script.rawBody == nil) {
             try? await Task.sleep(for: .milliseconds(script.firstDelayMs))
         }
-        if script.reset == "before_headers" { return HTTPResponse(status: 0, body: .abort) }
+        if script.reset == "before_headers" { return .connectionReset }
         if script.status != 200 {
             let errorBody = script.errorBody ?? JSONWriter.string(OpenAIError(status: script.status, message: "scripted failure \(script.status)").json)
             return HTTPResponse(status: script.status, headers: ["Content-Type": script.contentType ?? "application/json"], text: errorBody)
@@ -95,32 +96,39 @@ struct FakeRoutes {
             if script.emptyStream { finished = true; return }
             if script.hang { while true { try await Task.sleep(for: .seconds(3600)) } }
             let chunk = ChunkWriter(model: model)
-            try await writer.write(chunk.event(["role": .string("assistant"), "content": .string("")]))
+            func send(_ bytes: [UInt8]) async throws {
+                try await writer.write(bytes)
+                fake.state.withLock { $0.stats.bytesSent += bytes.count }
+            }
+            try await send(chunk.event(["role": .string("assistant"), "content": .string("")]))
             if let reasoning = script.reasoning {
                 for word in reasoning.split(separator: " ", omittingEmptySubsequences: false) {
-                    try await writer.write(chunk.event(["reasoning": .string(String(word) + " ")]))
+                    try await send(chunk.event(["reasoning": .string(String(word) + " ")]))
                 }
             }
             if let calls = script.toolCalls?.arrayValue {
                 for (i, call) in calls.enumerated() {
                     var c = call.objectValue ?? JSONObject()
                     c["index"] = .int(i)
-                    try await writer.write(chunk.event(["tool_calls": .array([.object(c)])]))
+                    try await send(chunk.event(["tool_calls": .array([.object(c)])]))
                 }
             } else {
-                let pieces = script.pieces(model: model)
-                for (i, piece) in pieces.enumerated() {
-                    if i > 0, script.chunkDelayMs > 0 { try await Task.sleep(for: .milliseconds(script.chunkDelayMs)) }
-                    try await writer.write(chunk.event(["content": .string(piece)]))
-                    if script.reset == "mid_stream", i == pieces.count / 2 { throw CancellationError() }
+                // Encoded once: a repeated stream costs the fake no JSON work per event.
+                let events = script.pieces(model: model).map { chunk.event(["content": .string($0)]) }
+                for round in 0..<script.repeatCount {
+                    for (i, event) in events.enumerated() {
+                        if i > 0 || round > 0, script.chunkDelayMs > 0 { try await Task.sleep(for: .milliseconds(script.chunkDelayMs)) }
+                        try await send(event)
+                        if script.reset == "mid_stream", round == 0, i == events.count / 2 { throw CancellationError() }
+                    }
                 }
             }
             let finish = script.finishReason ?? (script.toolCalls != nil ? "tool_calls" : "stop")
-            try await writer.write(chunk.event([:], finish: finish))
+            try await send(chunk.event([:], finish: finish))
             if let usage = script.usage, script.streamUsage == "always" || (script.streamUsage == "include_usage" && includeUsage) {
-                try await writer.write(chunk.usage(usage))
+                try await send(chunk.usage(usage))
             }
-            if !script.noDone { try await writer.write(Array("data: [DONE]\n\n".utf8)) }
+            if !script.noDone { try await send(Array("data: [DONE]\n\n".utf8)) }
             finished = true
         })
     }
@@ -128,7 +136,7 @@ struct FakeRoutes {
     private func hang() async -> HTTPResponse {
         while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }
         fake.state.withLock { $0.stats.disconnects += 1 }
-        return HTTPResponse(status: 0, body: .abort)
+        return .connectionReset
     }
 
     private func completion(_ script: FakeScript, model: String) -> JSONValue {

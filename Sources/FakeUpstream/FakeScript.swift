@@ -19,6 +19,8 @@ public struct FakeScript: Sendable {
     public var emptyStream = false
     public var hang = false
     public var noDone = false
+    /// Streamed: the content chunks are sent this many times over (long streams from a short script).
+    public var repeatCount = 1
 
     public init() {}
 
@@ -43,6 +45,7 @@ public struct FakeScript: Sendable {
         emptyStream = o["empty_stream"]?.boolValue ?? false
         hang = o["hang"]?.boolValue ?? false
         noDone = o["no_done"]?.boolValue ?? false
+        repeatCount = max(1, o["repeat"]?.intValue ?? 1)
     }
 
     func text(model: String) -> String { content ?? "Answer from \(model)" }

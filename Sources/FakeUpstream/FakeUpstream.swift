@@ -16,6 +16,8 @@ public final class FakeUpstream: Sendable {
         public var active = 0
         public var disconnects = 0
         public var completed = 0
+        /// Bytes of streamed chat responses handed to the socket (SSE events, before chunked framing).
+        public var bytesSent = 0
     }
 
     struct State {

@@ -1,3 +1,4 @@
+import HTTP1Codec
 import XCTest
 @testable import HTTPServer
 @testable import TestSupport
@@ -26,7 +27,7 @@ final class ChunkedDecoderTests: XCTestCase {
                 used += n
                 buffer.removeFirst(n)
             } catch {
-                return .failed(error.status)
+                return .failed(HTTPParseError(error).status)
             }
             if decoder.isComplete { return .complete(body: decoder.body, used: used) }
         }

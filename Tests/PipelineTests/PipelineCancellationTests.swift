@@ -3,6 +3,7 @@ import OpenAIWire
 import Pipeline
 import Upstream
 import XCTest
+@testable import TestSupport
 
 /// A client that goes away stops the upstream work: the fake sees its connection close.
 final class PipelineCancellationTests: XCTestCase {
@@ -73,13 +74,3 @@ final class PipelineCancellationTests: XCTestCase {
         XCTAssertEqual(outcome, "cancelled")
     }
 }
-
-/// A value shared with a task.
-final class Locked<T: Sendable>: Sendable {
-    private let storage: Mutex<T>
-    init(_ value: T) { storage = Mutex(value) }
-    var value: T { storage.withLock { $0 } }
-    func update(_ body: (inout T) -> Void) { storage.withLock { body(&$0) } }
-}
-
-import Synchronization

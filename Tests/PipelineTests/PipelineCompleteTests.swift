@@ -3,6 +3,7 @@ import OpenAIWire
 import Pipeline
 import Upstream
 import XCTest
+@testable import TestSupport
 
 /// Non-streamed runs against the fake upstream over a real socket.
 final class PipelineCompleteTests: XCTestCase {

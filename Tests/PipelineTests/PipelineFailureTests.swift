@@ -3,6 +3,7 @@ import OpenAIWire
 import Pipeline
 import Upstream
 import XCTest
+@testable import TestSupport
 
 /// Every way a primary can fail maps to one error with the right status, streamed or not.
 final class PipelineFailureTests: XCTestCase {
@@ -47,7 +48,7 @@ final class PipelineFailureTests: XCTestCase {
 
     func testUnreachable() async throws {
         try await assertPrimaryFails("{}", .init(kind: "unreachable", status: 502, code: "upstream_unreachable"),
-                                     primaryBaseURL: "http://127.0.0.1:\(PipelineFixture.closedPort())/v1")
+                                     primaryBaseURL: "http://127.0.0.1:\(closedLoopbackPort())/v1")
     }
 
     func testClientErrorsKeepTheirStatus() async throws {

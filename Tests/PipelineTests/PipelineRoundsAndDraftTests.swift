@@ -3,6 +3,7 @@ import OpenAIWire
 import Pipeline
 import Upstream
 import XCTest
+@testable import TestSupport
 
 /// Critique rounds, the visible draft (`reasoning_content`) and the draft size bound.
 final class PipelineRoundsAndDraftTests: XCTestCase {

@@ -3,6 +3,7 @@ import OpenAIWire
 import Pipeline
 import Upstream
 import XCTest
+@testable import TestSupport
 
 /// Streamed runs: what the response writer receives, in order.
 final class PipelineStreamTests: XCTestCase {

@@ -1,4 +1,5 @@
 import XCTest
+@testable import TestSupport
 @testable import Pipeline
 
 /// `<think>` blocks vanish however the text is chunked.

@@ -1,3 +1,5 @@
+import Sockets
+
 /// What a handler answers: a fixed body, or a stream the handler writes itself.
 public struct HTTPResponse: Sendable {
     public enum Body: Sendable {
@@ -5,15 +7,20 @@ public struct HTTPResponse: Sendable {
         /// Written as it is produced; `Transfer-Encoding: chunked` on HTTP/1.1. The closure runs in
         /// the request's task: it is cancelled when the client goes away.
         case stream(@Sendable (ResponseBodyWriter) async throws -> Void)
-        /// Reset the connection without answering (for fault injection, like nginx's 444).
-        case abort
-
-        var isAbort: Bool { if case .abort = self { return true }; return false }
     }
 
     public var status: Int
     public var headers: HTTPHeaders
     public var body: Body
+    /// Reset the connection instead of answering (like nginx's 444). Only the package's own fake
+    /// upstream injects this fault, so it is not public API.
+    package var resetsConnection = false
+
+    package static var connectionReset: HTTPResponse {
+        var r = HTTPResponse(status: 500)
+        r.resetsConnection = true
+        return r
+    }
 
     public init(status: Int, headers: HTTPHeaders = [:], body: Body = .bytes([])) {
         self.status = status

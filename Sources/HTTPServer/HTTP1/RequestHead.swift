@@ -1,3 +1,5 @@
+import HTTP1Codec
+
 /// The request line and header section, and how the body is framed.
 public struct RequestHead: Sendable {
     public enum BodyFraming: Sendable, Equatable {
@@ -23,6 +25,14 @@ public enum HTTPParseError: Error, Sendable, Equatable {
     case payloadTooLarge
     case notImplemented(String)
     case versionNotSupported
+
+    public init(_ failure: ChunkedDecoder.Failure) {
+        switch failure {
+        case .malformed(let why): self = .badRequest(why)
+        case .bodyTooLarge: self = .payloadTooLarge
+        case .trailersTooLarge: self = .headersTooLarge
+        }
+    }
 
     public var status: Int {
         switch self {

@@ -1,4 +1,6 @@
 import Glibc
+import HTTP1Codec
+import Sockets
 
 /// Serves one client connection: reads requests in order (pipelining included), enforces the
 /// limits, writes responses, and cancels the request's work when the client goes away.
@@ -77,7 +79,8 @@ actor ConnectionHandler {
             } catch {
                 return .close
             }
-            let request = HTTPRequest(method: head.method, target: head.target, version: head.version, headers: head.headers, body: body)
+            let request = HTTPRequest(method: head.method, target: head.target, version: head.version, headers: head.headers, body: body,
+                                      executor: socket.loop)
             let keepAlive = handler.mayTakeLong(request) ? await respondWatchingPeer(request) : await respond(request)
             if !keepAlive { return .close }
         }
@@ -141,7 +144,8 @@ actor ConnectionHandler {
             var decoder = ChunkedDecoder(maxBodyBytes: limits.maxBodyBytes)
             var continueSent = false
             while true {
-                let used = try decoder.feed(buffer[...])
+                let used: Int
+                do { used = try decoder.feed(buffer[...]) } catch { throw HTTPParseError(error) }
                 buffer.removeFirst(used)
                 if decoder.isComplete { return decoder.body }
                 if head.expectsContinue, !continueSent {
@@ -203,7 +207,12 @@ actor ConnectionHandler {
     /// Writes the handler's response; returns whether the connection may serve another request.
     private func respond(_ request: HTTPRequest) async -> Bool {
         var response = await handler.handle(request)
-        if !(100...599).contains(response.status), !response.body.isAbort {
+        if response.resetsConnection {
+            var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
+            _ = setsockopt(socket.fd, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
+            return false
+        }
+        if !(100...599).contains(response.status) {
             // Written as is, it would be a malformed status line: the client could not read on.
             let invalid = response.status
             response = errorResponder(500, "Internal error: the handler answered with status \(invalid)")
@@ -213,10 +222,6 @@ actor ConnectionHandler {
         var headers = response.headers
         let isHead = request.method == "HEAD"
         switch response.body {
-        case .abort:
-            var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
-            _ = setsockopt(socket.fd, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
-            return false
         case _ where Self.hasNoBody(response.status):
             return await respondWithoutBody(response, request: request, keepAlive: keepAlive)
         case .bytes(let body):

@@ -1,3 +1,4 @@
+import Sockets
 import Synchronization
 
 /// Answers a connection over the cap with 503 and closes it so that the answer survives: closing

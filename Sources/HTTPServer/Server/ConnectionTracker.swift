@@ -1,4 +1,5 @@
 import Glibc
+import Sockets
 import Synchronization
 
 /// Knows every open connection and whether it is idle, so shutdown can close idle ones at once

@@ -1,5 +1,6 @@
 import CSystem
 import Glibc
+import Sockets
 
 /// Accepts connections and hands each to its own `ConnectionHandler`; drains on shutdown.
 public final class HTTPServer: Sendable {

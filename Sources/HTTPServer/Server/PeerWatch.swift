@@ -1,3 +1,5 @@
+import Sockets
+
 /// Watches a client's socket while its request is handled: keeps the bytes a pipelining client
 /// sends meanwhile, and reports the client hanging up so its request's work can be cancelled.
 enum PeerWatch {

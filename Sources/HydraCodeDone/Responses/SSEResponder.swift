@@ -16,6 +16,8 @@ struct SSEResponder: Sendable {
     let metrics: Metrics
     let exchange: ChatExchange
     let overloaded: OpenAIError
+    /// The connection's event loop (see HTTPRequest.executor).
+    let executor: (any TaskExecutor)?
 
     private enum Item: Sendable {
         case admitted(Bool)
@@ -42,7 +44,7 @@ struct SSEResponder: Sendable {
 
         let (items, continuation) = AsyncStream<Item>.makeStream()
         // Helper tasks stay on this connection's event loop (unstructured tasks do not inherit it).
-        let loop = EventLoopGroup.shared.current
+        let loop = executor
         let admit = Task(executorPreference: loop) { [exchange] in continuation.yield(.admitted(await exchange.admit())) }
         let beat = Task(executorPreference: loop) { [heartbeat] in
             while !Task.isCancelled {

@@ -48,7 +48,8 @@ struct ChatCompletionsRoute {
             logger.debug("prompt: \(request.lastUserText ?? "")")
             if request.stream {
                 let writer = SSEResponder(run: run, model: clientModel, includeUsage: request.includeUsage, heartbeat: config.heartbeat,
-                                          logger: logger, metrics: metrics, exchange: exchange, overloaded: overloadedError)
+                                          logger: logger, metrics: metrics, exchange: exchange, overloaded: overloadedError,
+                                          executor: http.executor)
                 return HTTPResponse(status: 200, headers: [
                     "Content-Type": "text/event-stream; charset=utf-8",
                     "Cache-Control": "no-cache",
@@ -91,7 +92,7 @@ struct ChatCompletionsRoute {
             maxDraftBytes: config.maxUpstreamResponseBytes,
             showDraft: choice.showDraft,
             rounds: choice.rounds,
-            executor: EventLoopGroup.shared.current)
+            executor: http.executor)
     }
 
     private func observer(_ summary: String, _ start: ContinuousClock.Instant) -> RequestObserver {

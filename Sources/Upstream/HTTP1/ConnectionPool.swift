@@ -1,5 +1,5 @@
 import Glibc
-import HTTPServer
+import Sockets
 import Synchronization
 
 /// Idle keep-alive connections per upstream host, so a request does not pay a TCP handshake.

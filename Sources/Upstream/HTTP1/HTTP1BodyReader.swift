@@ -1,4 +1,5 @@
-import HTTPServer
+import HTTP1Codec
+import Sockets
 
 /// Reads one response body off a pooled connection and gives the connection back once the body
 /// ended cleanly; any other ending closes it.
@@ -62,8 +63,9 @@ actor HTTP1BodyReader: UpstreamBody {
         } catch let error as UpstreamError {
             finish(reuse: false)
             throw error
-        } catch is HTTPParseError {
+        } catch let error as ChunkedDecoder.Failure {
             finish(reuse: false)
+            if case .malformed(let why) = error { throw .malformed("invalid chunked encoding: \(why)") }
             throw .malformed("invalid chunked encoding")
         } catch {
             finish(reuse: false)

@@ -1,5 +1,5 @@
 import Glibc
-import HTTPServer
+import Sockets
 
 /// Our own HTTP/1.1 client for `http://` upstreams, on the same epoll socket layer as the
 /// server, with keep-alive pooling (URLSession on Linux serialises a session's work on one queue

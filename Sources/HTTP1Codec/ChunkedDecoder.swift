@@ -5,6 +5,13 @@
 /// chunk boundaries than one that does not, and the bytes after the body could be read as a
 /// smuggled request.
 public struct ChunkedDecoder: Sendable {
+    /// Why a chunked body was refused; the server and the upstream client each map it to their own error.
+    public enum Failure: Error, Sendable, Equatable {
+        case malformed(String)
+        case bodyTooLarge
+        case trailersTooLarge
+    }
+
     private enum State: Sendable {
         case size(digits: Int, value: Int, inExtension: Bool)
         case sizeLF(value: Int)
@@ -35,7 +42,7 @@ public struct ChunkedDecoder: Sendable {
     public var isComplete: Bool { if case .done = state { return true }; return false }
 
     /// Consumes bytes from `input`; returns how many were used (fewer than given only when done).
-    public mutating func feed(_ input: ArraySlice<UInt8>) throws(HTTPParseError) -> Int {
+    public mutating func feed(_ input: ArraySlice<UInt8>) throws(ChunkedDecoder.Failure) -> Int {
         var i = input.startIndex
         while i < input.endIndex {
             let c = input[i]
@@ -44,23 +51,23 @@ public struct ChunkedDecoder: Sendable {
                 return i - input.startIndex
             case .size(let digits, let value, let inExtension):
                 if c == 0x0D {
-                    guard digits > 0 else { throw .badRequest("invalid chunk size") }
+                    guard digits > 0 else { throw .malformed("invalid chunk size") }
                     state = .sizeLF(value: value)
                 } else if c == 0x0A {
-                    throw .badRequest("chunk size line ends in a bare LF")
+                    throw .malformed("chunk size line ends in a bare LF")
                 } else if inExtension {
-                    guard c >= 0x20 || c == 0x09 else { throw .badRequest("invalid chunk extension") }
+                    guard c >= 0x20 || c == 0x09 else { throw .malformed("invalid chunk extension") }
                 } else if let h = hexValue(c) {
-                    guard digits < 15 else { throw .badRequest("chunk size too long") }
+                    guard digits < 15 else { throw .malformed("chunk size too long") }
                     state = .size(digits: digits + 1, value: value << 4 | h, inExtension: false)
                 } else if c == 0x3B || c == 0x20 || c == 0x09 {
-                    guard digits > 0 else { throw .badRequest("invalid chunk size") }
+                    guard digits > 0 else { throw .malformed("invalid chunk size") }
                     state = .size(digits: digits, value: value, inExtension: true)
                 } else {
-                    throw .badRequest("invalid chunk size")
+                    throw .malformed("invalid chunk size")
                 }
             case .sizeLF(let value):
-                guard c == 0x0A else { throw .badRequest("chunk size line not terminated") }
+                guard c == 0x0A else { throw .malformed("chunk size line not terminated") }
                 try endSizeLine(value: value)
             case .data(let remaining):
                 let take = min(remaining, input.endIndex - i)
@@ -70,23 +77,23 @@ public struct ChunkedDecoder: Sendable {
                 state = remaining - take == 0 ? .dataCR : .data(remaining: remaining - take)
                 continue
             case .dataCR:
-                guard c == 0x0D else { throw .badRequest("chunk data not terminated by CRLF") }
+                guard c == 0x0D else { throw .malformed("chunk data not terminated by CRLF") }
                 state = .dataLF
             case .dataLF:
-                guard c == 0x0A else { throw .badRequest("chunk data not terminated") }
+                guard c == 0x0A else { throw .malformed("chunk data not terminated") }
                 state = .size(digits: 0, value: 0, inExtension: false)
             case .trailerLineStart:
-                if c == 0x0D { state = .finalLF } else if c == 0x0A { throw .badRequest("trailer section ends in a bare LF") }
+                if c == 0x0D { state = .finalLF } else if c == 0x0A { throw .malformed("trailer section ends in a bare LF") }
                 else { state = .trailerLine; try countTrailer() }
             case .trailerLine:
                 try countTrailer()
-                if c == 0x0D { state = .trailerLF } else if c == 0x0A { throw .badRequest("trailer line ends in a bare LF") }
+                if c == 0x0D { state = .trailerLF } else if c == 0x0A { throw .malformed("trailer line ends in a bare LF") }
             case .trailerLF:
                 try countTrailer()
-                guard c == 0x0A else { throw .badRequest("trailer line not terminated by CRLF") }
+                guard c == 0x0A else { throw .malformed("trailer line not terminated by CRLF") }
                 state = .trailerLineStart
             case .finalLF:
-                guard c == 0x0A else { throw .badRequest("trailer section not terminated") }
+                guard c == 0x0A else { throw .malformed("trailer section not terminated") }
                 state = .done
             }
             i += 1
@@ -94,18 +101,18 @@ public struct ChunkedDecoder: Sendable {
         return i - input.startIndex
     }
 
-    private mutating func endSizeLine(value: Int) throws(HTTPParseError) {
+    private mutating func endSizeLine(value: Int) throws(ChunkedDecoder.Failure) {
         if value == 0 {
             state = .trailerLineStart
         } else {
-            guard total + value <= maxBodyBytes else { throw .payloadTooLarge }
+            guard total + value <= maxBodyBytes else { throw .bodyTooLarge }
             state = .data(remaining: value)
         }
     }
 
-    private mutating func countTrailer() throws(HTTPParseError) {
+    private mutating func countTrailer() throws(ChunkedDecoder.Failure) {
         trailerBytes += 1
-        if trailerBytes > 64 * 1024 { throw .headersTooLarge }
+        if trailerBytes > 64 * 1024 { throw .trailersTooLarge }
     }
 
     private func hexValue(_ c: UInt8) -> Int? {

@@ -2,14 +2,15 @@ import FakeUpstream
 import OpenAIWire
 import Upstream
 import XCTest
+@testable import TestSupport
 
 /// Both transports (our HTTP/1.1 client and URLSession) behave the same against the fake over
 /// http://: streamed bodies arrive as sent, whole bodies arrive whole, statuses and refusals map
 /// to the same errors.
 final class UpstreamTransportTests: XCTestCase {
-    var fixture: PipelineFixture!
+    var fixture: UpstreamFixture!
 
-    override func setUpWithError() throws { fixture = try PipelineFixture() }
+    override func setUpWithError() throws { fixture = try UpstreamFixture() }
     override func tearDown() async throws { await fixture.shutdown() }
 
     static let transports: [(String, @Sendable () -> any UpstreamTransport)] = [
@@ -106,7 +107,7 @@ final class UpstreamTransportTests: XCTestCase {
     }
 
     func testConnectionRefusedIsUnreachable() async throws {
-        let endpoint = try UpstreamEndpoint(baseURL: "http://127.0.0.1:\(PipelineFixture.closedPort())/v1", apiKey: nil, model: "m")
+        let endpoint = try UpstreamEndpoint(baseURL: "http://127.0.0.1:\(closedLoopbackPort())/v1", apiKey: nil, model: "m")
         for (name, make) in Self.transports {
             let start = ContinuousClock.now
             let u = upstream(make)
