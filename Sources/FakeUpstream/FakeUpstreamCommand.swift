@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import Sockets
 
 /// The `fake-upstream` executable. Lives here so signal handlers are not MainActor-isolated.
 public enum FakeUpstreamCommand {
@@ -21,17 +22,9 @@ public enum FakeUpstreamCommand {
             fake.start()
             print("listening on \(host):\(fake.port)")
             fflush(nil)
-            let (stop, continuation) = AsyncStream<Void>.makeStream()
-            var sources: [any DispatchSourceSignal] = []
-            for sig in [SIGTERM, SIGINT] {
-                signal(sig, SIG_IGN)
-                let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-                source.setEventHandler { continuation.yield() }
-                source.resume()
-                sources.append(source)
-            }
-            for await _ in stop { break }
-            withExtendedLifetime(sources) {}
+            let signals = SignalWatcher([SIGTERM, SIGINT])
+            for await _ in signals.stream { break }
+            withExtendedLifetime(signals) {}
             await fake.shutdown()
             return 0
         } catch {

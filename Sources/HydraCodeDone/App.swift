@@ -2,6 +2,7 @@ import Dispatch
 import Foundation
 import Glibc
 import HTTPServer
+import Sockets
 import Synchronization
 import Upstream
 
@@ -63,7 +64,7 @@ extension App {
         let config = await store.current
         let admission = Admission(limit: config.maxConcurrentRequests, maxQueued: config.maxQueuedRequests)
         let registry = ModelRegistry(created: unixTime())
-        let transports = ProxyHandler.Transports(http: HTTP1Client(), https: URLSessionTransport())
+        let transports = Transports.standard()
         await registry.startRefreshing(every: .seconds(60), config: { await store.current }) { endpoint in
             try? await ChatUpstream(transport: transports.transport(for: endpoint), idleTimeout: .seconds(10)).models(endpoint)
         }

@@ -19,7 +19,7 @@ enum CheckConfig {
         var stages: [(String, UpstreamEndpoint)] = [("primary", config.primary)]
         if let c = config.critique { stages.append(("critique", c)) } else { print("• critique: off (CRITIQUE_MODEL_NAME is empty)") }
         for (name, endpoint) in stages {
-            let transport: any UpstreamTransport = endpoint.scheme == .http ? HTTP1Client() : URLSessionTransport()
+            let transport = Transports.standard().transport(for: endpoint)
             let upstream = ChatUpstream(transport: transport, idleTimeout: .seconds(10))
             let url = endpoint.url(endpoint.modelsPath)
             do {

@@ -13,20 +13,19 @@ public struct ChatUpstream: Sendable {
         self.maxResponseBytes = maxResponseBytes
     }
 
-    func headers(_ endpoint: UpstreamEndpoint, streaming: Bool, extra: [(String, String)]) -> [(String, String)] {
-        var h: [(String, String)] = [("Content-Type", "application/json"), ("Accept", streaming ? "text/event-stream" : "application/json")]
-        if let auth = endpoint.authHeader { h.append(auth) }
-        h.append(contentsOf: extra)
-        return h
+    private func post(_ endpoint: UpstreamEndpoint, _ body: JSONObject, streaming: Bool, extraHeaders: [(String, String)]) async throws(UpstreamError) -> UpstreamResponse {
+        var headers: [(String, String)] = [("Content-Type", "application/json"), ("Accept", streaming ? "text/event-stream" : "application/json")]
+        if let auth = endpoint.authHeader { headers.append(auth) }
+        headers.append(contentsOf: extraHeaders)
+        return try await transport.send(UpstreamRequest(endpoint: endpoint, method: "POST", path: endpoint.chatPath, headers: headers,
+                                                        body: JSONWriter.bytes(.object(body)), idleTimeout: idleTimeout))
     }
 
     /// A non-streamed completion: the upstream's JSON object, its first choice checked against
     /// OpenAI's schema (a message object whose content is a string or null).
     public func complete(_ endpoint: UpstreamEndpoint, body: JSONObject, extraHeaders: [(String, String)] = []) async throws(UpstreamError) -> JSONObject {
         let text = ErrorText(endpoint)
-        let response = try await transport.send(UpstreamRequest(endpoint: endpoint, method: "POST", path: endpoint.chatPath,
-                                                                headers: headers(endpoint, streaming: false, extra: extraHeaders),
-                                                                body: JSONWriter.bytes(.object(body)), idleTimeout: idleTimeout))
+        let response = try await post(endpoint, body, streaming: false, extraHeaders: extraHeaders)
         let bytes = try await response.body.collect(limit: maxResponseBytes)
         try text.checkStatus(response.status, bytes)
         guard case .object(let object)? = try? JSONParser.parse(bytes) else {
@@ -42,9 +41,7 @@ public struct ChatUpstream: Sendable {
     /// A streamed completion: yields each `chat.completion.chunk` object; ends at `[DONE]`.
     public func stream(_ endpoint: UpstreamEndpoint, body: JSONObject, extraHeaders: [(String, String)] = []) async throws(UpstreamError) -> ChunkStream {
         let text = ErrorText(endpoint)
-        let response = try await transport.send(UpstreamRequest(endpoint: endpoint, method: "POST", path: endpoint.chatPath,
-                                                                headers: headers(endpoint, streaming: true, extra: extraHeaders),
-                                                                body: JSONWriter.bytes(.object(body)), idleTimeout: idleTimeout))
+        let response = try await post(endpoint, body, streaming: true, extraHeaders: extraHeaders)
         if response.status != 200 {
             let bytes = (try? await response.body.collect(limit: 1 << 20)) ?? []
             try text.checkStatus(response.status, bytes)

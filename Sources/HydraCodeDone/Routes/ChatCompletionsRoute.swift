@@ -9,7 +9,7 @@ struct ChatCompletionsRoute {
     let logger: Logger
     let metrics: Metrics
     let admission: Admission
-    let transports: ProxyHandler.Transports
+    let transports: Transports
     let registry: ModelRegistry
 
     /// Client headers that may reach the upstream; everything else (Authorization above all) stays here.

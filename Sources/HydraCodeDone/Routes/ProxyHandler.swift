@@ -12,19 +12,6 @@ public struct ProxyHandler: HTTPHandler {
     let transports: Transports
     let connections: @Sendable () -> Int
 
-    struct Transports: Sendable {
-        let http: any UpstreamTransport
-        let https: any UpstreamTransport
-        /// Our HTTP/1.1 client for http://, URLSession for https://.
-        func transport(for endpoint: UpstreamEndpoint) -> any UpstreamTransport {
-            endpoint.scheme == .http ? http : https
-        }
-        func chat(for endpoint: UpstreamEndpoint, config: AppConfig) -> ChatUpstream {
-            ChatUpstream(transport: transport(for: endpoint), idleTimeout: config.upstreamTimeout,
-                         maxResponseBytes: config.maxUpstreamResponseBytes)
-        }
-    }
-
     /// Only chat completions wait on upstreams; everything else answers at once.
     public func mayTakeLong(_ request: HTTPRequest) -> Bool { Route.match(request.path) == .chat }
 

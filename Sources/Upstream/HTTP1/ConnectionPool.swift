@@ -34,9 +34,5 @@ final class ConnectionPool: Sendable {
     }
 
     /// An idle HTTP connection has nothing to read; a readable one was closed (or sent garbage).
-    private static func looksOpen(_ socket: AsyncSocket) -> Bool {
-        var byte: UInt8 = 0
-        let n = recv(socket.fd, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT))
-        return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)
-    }
+    private static func looksOpen(_ socket: AsyncSocket) -> Bool { !socket.socket.hasPendingInput() }
 }

@@ -24,7 +24,7 @@ public final class HTTP1Client: UpstreamTransport {
                 socket = pooled
             } else {
                 do {
-                    socket = try await AsyncSocket.connect(host: endpoint.host.trimmingBracketsForSocket, port: endpoint.port,
+                    socket = try await AsyncSocket.connect(host: endpoint.host, port: endpoint.port,
                                                            deadline: ContinuousClock.now.advanced(by: request.idleTimeout))
                 } catch {
                     throw Self.map(error, connecting: true)
@@ -125,11 +125,5 @@ struct HeadReader {
             }
             received.append(contentsOf: bytes)
         }
-    }
-}
-
-extension String {
-    var trimmingBracketsForSocket: String {
-        hasPrefix("[") && hasSuffix("]") ? String(dropFirst().dropLast()) : self
     }
 }
