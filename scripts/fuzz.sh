@@ -5,7 +5,9 @@
 #   FUZZ_SECONDS=10 bash scripts/fuzz.sh http dotenv  # some targets
 #
 # Each target is one swiftc invocation: the Sources files it exercises plus Fuzz/<target>.swift,
-# built with -sanitize=fuzzer,address into .build-fuzz/. Committed inputs in
+# built with -sanitize=fuzzer,address into .build-fuzz/. The Sources files are compiled from copies
+# in .build-fuzz/src/<target>/ whose `import <package module>` lines are removed (everything is one
+# module there), so a target can span files of several package modules. Committed inputs in
 # Fuzz/regressions/<target>/ are replayed first; then the fuzzer runs for FUZZ_SECONDS from the
 # seeds in Fuzz/corpus/<target>/ with the tokens in Fuzz/dict/<target>.dict (the growing corpus
 # lives in .build-fuzz/, not in the repo). A new crashing input is copied to
@@ -24,44 +26,71 @@ export SWIFT_BACKTRACE=enable=no
 # ASan: report and stop on the first error; leaks are not interesting for these pure functions.
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=0}"
 
-ALL_TARGETS=(http sse_json think_filter dotenv chat_request)
+ALL_TARGETS=(http sse_json think_filter dotenv chat_request upstream)
 
-sources() {
+# The Sources files each target compiles, by file name: each is looked up under Sources/ (it must
+# be there exactly once), so a file moving to another module does not break its targets.
+source_names() {
     case "$1" in
-        http) echo Sources/HTTPServer/HTTP1/{RequestHeadParser,RequestHead,HTTPHeaders,HTTPRequest,ChunkedDecoder}.swift ;;
-        sse_json) echo Sources/OpenAIWire/{SSEDecoder,JSONValue,JSONParser,JSONWriter}.swift ;;
-        think_filter) echo Sources/Pipeline/ThinkFilter.swift ;;
-        dotenv) echo Sources/HydraCodeDone/Config/DotEnv.swift ;;
-        chat_request) echo Sources/OpenAIWire/{ChatRequest,OpenAIError,JSONValue,JSONParser,JSONWriter}.swift ;;
+        http) echo RequestHeadParser RequestHead HTTPHeaders HTTPRequest ChunkedDecoder ;;
+        sse_json) echo SSEDecoder JSONValue JSONParser JSONWriter ;;
+        think_filter) echo ThinkFilter ;;
+        dotenv) echo DotEnv ;;
+        chat_request) echo ChatRequest OpenAIError JSONValue JSONParser JSONWriter ;;
+        upstream) echo ResponseHeadParser UpstreamError CompletionShape ChunkedDecoder \
+                       SSEDecoder JSONValue JSONParser JSONWriter Usage ChatRequest OpenAIError ;;
         *) return 1 ;;
     esac
 }
+sources() {
+    local names n found
+    names="$(source_names "$1")" || return 1
+    for n in $names; do
+        found="$(find Sources -name "$n.swift" -type f)"
+        if [ -z "$found" ] || [ "$(wc -l <<<"$found")" != 1 ]; then
+            echo "fuzz: target $1 needs exactly one $n.swift under Sources/, found: ${found:-none}" >&2
+            return 2
+        fi
+        echo "$found"
+    done
+}
+
+# The package's module names (Sources/<name>/): their import lines are dropped from the copies.
+MODULES="$(cd Sources && ls -d */ | tr -d / | paste -sd'|' -)"
 
 if [ "$#" -gt 0 ]; then TARGETS=("$@"); else TARGETS=("${ALL_TARGETS[@]}"); fi
 for t in "${TARGETS[@]}"; do
-    sources "$t" >/dev/null || { echo "fuzz: unknown target '$t' (known: ${ALL_TARGETS[*]})" >&2; exit 2; }
+    source_names "$t" >/dev/null || { echo "fuzz: unknown target '$t' (known: ${ALL_TARGETS[*]})" >&2; exit 2; }
 done
 case "$FUZZ_SECONDS" in ''|*[!0-9]*) echo "fuzz: FUZZ_SECONDS must be a whole number of seconds" >&2; exit 2 ;; esac
 
 mkdir -p "$OUT/bin" "$OUT/logs"
 
 build() {
-    local t="$1" bin="$OUT/bin/$1" files
-    files="$(sources "$t") Fuzz/$t.swift"
-    # Rebuild only when a source is newer than the binary.
-    if [ -x "$bin" ]; then
-        local stale=0 f
-        for f in $files; do [ "$f" -nt "$bin" ] && stale=1; done
+    local t="$1" bin="$OUT/bin/$1" src="$OUT/src/$1" files copies="" cmd f
+    files="$(sources "$t" | tr '\n' ' ')" || return 1
+    for f in $files; do copies+=" $src/$f"; done
+    cmd="${copies# } Fuzz/$t.swift"
+    # Rebuild only when a source is newer than the binary or the file list changed.
+    if [ -x "$bin" ] && [ "$(cat "$bin.cmd" 2>/dev/null)" = "$cmd" ]; then
+        local stale=0
+        for f in $files "Fuzz/$t.swift"; do [ "$f" -nt "$bin" ] && stale=1; done
         [ "$stale" = 0 ] && return 0
     fi
     echo "fuzz: building $t"
+    rm -rf "$src"
+    for f in $files; do
+        mkdir -p "$src/$(dirname "$f")"
+        sed -E "/^[[:space:]]*(@_implementationOnly[[:space:]]+|(public|package|internal)[[:space:]]+)?import[[:space:]]+($MODULES)[[:space:]]*(\/\/.*)?$/d" "$f" > "$src/$f"
+    done
     # shellcheck disable=SC2086
     if ! "$SWIFTC" -sanitize=fuzzer,address -parse-as-library -O -swift-version 6 \
-            -module-name "Fuzz_$t" $files -o "$bin" >"$OUT/logs/$t.build.log" 2>&1; then
+            -module-name "Fuzz_$t" $cmd -o "$bin" >"$OUT/logs/$t.build.log" 2>&1; then
         cat "$OUT/logs/$t.build.log" >&2
-        echo "fuzz: $t does not build standalone from: $files" >&2
+        echo "fuzz: $t does not build standalone from: $files (copies in $src, package imports removed)" >&2
         return 1
     fi
+    echo "$cmd" > "$bin.cmd"
 }
 
 stat_of() { # stat_of NAME LOG -> value of libFuzzer's final "stat::NAME: value" line

@@ -12,6 +12,8 @@ progress notes on stderr. Only loopback addresses are ever contacted.
   bench.py idle-conns PORT N PID          N keep-alive connections, one GET /health each, held open: PID's RSS
   bench.py streams PROXY_PORT FAKE_PORT CONCURRENCY ROUNDS TOKENS FIRST_MS CHUNK_MS
   bench.py open-streams PROXY_PORT FAKE_PORT N PID
+  bench.py backpressure PROXY_PORT FAKE_PORT PID MODEL N IDLE_S [N IDLE_S...]  streams whose clients read nothing: PID's RSS
+  bench.py trickle PORT PID KIB...         one header block of KIB KiB, one `a:` line per TCP segment: PID's CPU
   bench.py table RESULTS_FILE             the final table
 """
 
@@ -576,6 +578,134 @@ def cmd_open_streams(proxy_port, fake_port, n, pid):
     return 0 if out.get("opened") == n else 1
 
 
+def cmd_backpressure(proxy_port, fake_port, pid, model, *phases):
+    """Streamed requests (critique off) whose clients send the request and then read nothing, while
+    the upstream pushes a long, fast stream of 4 KiB deltas: how much of it the proxy buffers (its
+    RSS growth) and how much the upstream got rid of (its bytes_sent). PHASES: N IDLE_S pairs, run
+    in turn (e.g. 1 4 100 8: one such client for 4 s, then 100 for 8 s)."""
+    proxy_port, fake_port = int(proxy_port), int(fake_port)
+    cap_mib = int(os.environ.get("BENCH_BP_RSS_CAP_MIB", "4096"))
+    delta = ("lorem ipsum dolor sit amet " * 160)[:4096]
+    repeat = 32 * 1024  # 128 MiB of deltas per stream: more than the proxy relays in the idle time
+    set_script(fake_port, model, {"chunks": [delta], "repeat": repeat})
+    body = chat_body("hydracodedone")
+    head = (f"POST /v1/chat/completions HTTP/1.1\r\nHost: {HOST}:{proxy_port}\r\nContent-Type: application/json\r\n"
+            f"Accept: text/event-stream\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+    out = {"delta_bytes": len(delta), "stream_mib": round(len(delta) * repeat / 2**20), "cap_mib": cap_mib, "phases": []}
+    ok = True
+    pairs = [(int(phases[k]), float(phases[k + 1])) for k in range(0, len(phases) - 1, 2)]
+    for index, (n, idle_s) in enumerate(pairs):
+        http_request_blocking(fake_port, "DELETE", "/__requests")
+        time.sleep(0.5)
+        before = proc_status(pid)
+        ph = {"n": n, "idle_s": idle_s, "before": before}
+        socks = []
+        t0 = time.monotonic()
+        for _ in range(n):
+            s = socket.create_connection((HOST, proxy_port), timeout=5)
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            s.sendall(head + body)
+            socks.append(s)
+        # Idle: nobody reads. Sample the proxy's RSS and the upstream's counters.
+        samples, peak, capped = [], before["rss_kib"], False
+        while time.monotonic() - t0 < idle_s:
+            time.sleep(0.25)
+            st = fake_stats(fake_port)
+            rss = proc_status(pid)["rss_kib"]
+            peak = max(peak, rss)
+            samples.append((round(time.monotonic() - t0, 2), rss, st.get("active"), st.get("bytes_sent")))
+            if (rss - before["rss_kib"]) / 1024 > cap_mib:
+                capped = True
+                break
+        ph["idle_measured_s"] = round(time.monotonic() - t0, 2)
+        ph["end_of_idle"] = proc_status(pid)
+        ph["peak_rss_kib"] = peak
+        # Still growing at the end? RSS slope over the last 2 s of the idle (0 once the proxy stops reading).
+        end_t, end_rss = samples[-1][0], samples[-1][1]
+        ref = next((smp for smp in samples if smp[0] >= end_t - 2.0), samples[0])
+        ph["tail_mib_per_s"] = (end_rss - ref[1]) / 1024 / max(end_t - ref[0], 0.25)
+        st = fake_stats(fake_port)
+        ph["upstream_active"] = st.get("active")
+        ph["upstream_bytes_sent"] = st.get("bytes_sent")
+        ph["capped"] = capped
+        ph["samples"] = [(t, round(r / 1024, 1), a, b) for t, r, a, b in samples[::4]]
+        # Did each stream start? Read the status line only now (12 bytes).
+        statuses = {}
+        for s in socks:
+            try:
+                s.settimeout(2)
+                line = s.recv(12)
+                code = line[9:12].decode() if line.startswith(b"HTTP/1.") else "?"
+            except OSError as e:
+                code = type(e).__name__
+            statuses[code] = statuses.get(code, 0) + 1
+        ph["statuses"] = statuses
+        ok = ok and statuses.get("200") == n
+        for s in socks:
+            s.close()
+        # The clients are gone: the proxy should hang up on the upstream for each, and give the memory back.
+        t_close = time.monotonic()
+        deadline = t_close + 15
+        while time.monotonic() < deadline:
+            st = fake_stats(fake_port)
+            if st.get("active", n) == 0:
+                break
+            time.sleep(0.1)
+        ph["upstream_after_close"] = st
+        ph["cancel_s"] = round(time.monotonic() - t_close, 2)
+        time.sleep(3.0 if index == len(pairs) - 1 else 2.0)
+        ph["settled"] = proc_status(pid)
+        out["phases"].append(ph)
+    emit(out)
+    return 0 if ok else 1
+
+
+def cmd_trickle(port, pid, *kibs):
+    """One connection per size: a GET /health whose header block is KIB KiB of `a:` lines, each line
+    sent in its own TCP segment (TCP_NODELAY, a short pause after each), then the blank line. The
+    CPU (utime+stime) the server spent over the whole exchange, and the answer's status."""
+    port = int(port)
+    pace = float(os.environ.get("BENCH_TRICKLE_PACE_S", "0.0001"))
+    runs = []
+    for kib in kibs:
+        kib = int(kib)
+        line = b"a:\r\n"
+        first = f"GET /health HTTP/1.1\r\nHost: {HOST}:{port}\r\n".encode()
+        lines = max(0, (kib * 1024 - len(first)) // len(line))
+        before = tree_cpu(pid)
+        t0 = time.monotonic()
+        status, error = None, None
+        try:
+            with socket.create_connection((HOST, port), timeout=30) as s:
+                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                s.sendall(first)
+                for _ in range(lines):
+                    s.send(line)
+                    time.sleep(pace)
+                sent_s = time.monotonic() - t0
+                s.sendall(b"\r\n")
+                data = b""
+                while b"\r\n" not in data:
+                    chunk = s.recv(4096)
+                    if not chunk:
+                        break
+                    data += chunk
+                parts = data.split(b" ", 2)
+                status = int(parts[1]) if len(parts) >= 2 and parts[1].isdigit() else None
+        except OSError as e:
+            error = f"{type(e).__name__}: {e}"
+            sent_s = time.monotonic() - t0
+        time.sleep(0.3)  # let the server finish with the connection before the CPU sample
+        after = tree_cpu(pid)
+        cpu_ms = (after["cpu_s"] - before["cpu_s"]) * 1000
+        runs.append({"kib": kib, "lines": lines, "head_bytes": len(first) + lines * len(line) + 2, "status": status,
+                     "error": error, "send_s": round(sent_s, 2), "cpu_ms": cpu_ms,
+                     "cpu_us_per_line": cpu_ms * 1000 / max(lines, 1)})
+        time.sleep(0.2)
+    emit({"pace_s": pace, "runs": runs})
+    return 0 if all(r["status"] for r in runs) else 1
+
+
 # ---------------------------------------------------------------- the table
 
 def cmd_table(path):
@@ -616,7 +746,9 @@ def cmd_table(path):
 
     def wrk_valid(key):
         w = res.get(key)
-        if not w or "rps" not in w:
+        if w is None:
+            return None  # that section did not run (BENCH_ONLY)
+        if "rps" not in w:
             invalid.append(f"{key}: no result")
             return None
         errs = {k: w.get(k, 0) for k in ("connect", "read", "write", "timeout")}
@@ -728,6 +860,42 @@ def cmd_table(path):
     elif st:
         invalid.append(f"startup: {st.get('error')}")
 
+    # (7) header trickle: CPU for one slowly sent header block
+    tr = res.get("trickle")
+    if tr and tr.get("runs"):
+        big = max(tr["runs"], key=lambda r: r["kib"])
+        small = min(tr["runs"], key=lambda r: r["kib"])
+        ratio = big["cpu_ms"] / small["cpu_ms"] if small is not big and small["cpu_ms"] > 0 else None
+        linear = big["kib"] / small["kib"] if small is not big else None
+        add(f"header trickle: CPU for one {big['kib']} KiB head, 1 line/segment ({big['lines']:,} lines) -> {big['status'] or big['error']}",
+            fmt(big["cpu_ms"], " ms", 0), f"{big['cpu_us_per_line']:.0f} us/line; {small['kib']} KiB: {small['cpu_ms']:.0f} ms" if ratio else "",
+            f"{ratio:.1f}x for {linear:.0f}x bytes" if ratio else "", f"linear (<= {1.5 * linear:.0f}x)" if linear else "report",
+            ratio <= 1.5 * linear if ratio else None)
+        for r in tr["runs"]:
+            if not r["status"]:
+                invalid.append(f"trickle {r['kib']} KiB: no answer ({r['error']})")
+    # (8) backpressure: streams whose clients read nothing
+    bp = res.get("backpressure")
+    if bp and bp.get("phases"):
+        for ph in bp["phases"]:
+            n = ph["n"]
+            growth = mib(ph["peak_rss_kib"] - ph["before"]["rss_kib"])
+            sent = (ph.get("upstream_bytes_sent") or 0) / 2**20
+            add(f"backpressure: RSS growth, {n} stream{'s' if n > 1 else ''} not read for {ph['idle_measured_s']:.0f} s"
+                + (" (STOPPED at the RSS cap)" if ph.get("capped") else ""),
+                fmt(growth, " MiB"), f"{growth / n:.2f} MiB/stream, {ph['tail_mib_per_s']:+.1f} MiB/s at the end",
+                f"upstream sent {sent / n:,.1f} MiB/stream", "<= 1 MiB/stream", growth / n <= 1.0)
+            if ph.get("statuses", {}).get("200") != n:
+                invalid.append(f"backpressure ({n} streams): statuses {ph.get('statuses')} (expected {n} x 200)")
+        ph = bp["phases"][-1]
+        settled, first = mib(ph["settled"]["rss_kib"]), mib(bp["phases"][0]["before"]["rss_kib"])
+        up = ph.get("upstream_after_close", {})
+        add("  after those clients hung up (settled 3 s)", fmt(settled, " MiB"), fmt(first, " MiB") + " before",
+            f"upstream active {up.get('active', 'n/a')} after {ph['cancel_s']:.1f} s", "<= before + 10 MiB, 0 active",
+            settled - first <= 10 and up.get("active") == 0)
+    elif bp:
+        invalid.append(f"backpressure: {bp.get('error')}")
+
     header = ("metric", "proxy", "nginx/ideal", "ratio", "goal", "met?")
     widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(6)]
     line = lambda r: "| " + " | ".join(str(c).ljust(widths[i]) for i, c in enumerate(r)) + " |"
@@ -762,7 +930,8 @@ def main(argv):
         emit(w)
         return 0
     table = {"wait-http": cmd_wait_http, "startup": cmd_startup, "idle-conns": cmd_idle_conns,
-             "streams": cmd_streams, "open-streams": cmd_open_streams, "table": cmd_table}
+             "streams": cmd_streams, "open-streams": cmd_open_streams, "backpressure": cmd_backpressure,
+             "trickle": cmd_trickle, "table": cmd_table}
     return table[cmd](*args)
 
 

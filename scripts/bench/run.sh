@@ -9,10 +9,15 @@
 #   (4) 64 concurrent streams through a token-paced fake-upstream: first-token excess, inter-event gaps
 #   (5) 1,000 concurrent open streams: RSS and threads
 #   (6) idle RSS, RSS after all the load, start-up time to first 200 on /health
+#   (7) header trickle: CPU for one 60 KiB header block sent one `a:` line per TCP segment (and 15 KiB)
+#   (8) backpressure: RSS of a second proxy (critique off) with 1, then 100 streams whose clients read nothing
 #
 # Knobs: BENCH_DURATION (seconds per wrk run, default 10), BENCH_LOG_LEVEL (proxy LOG_LEVEL for the
 # main figures, default WARNING: nginx runs with access_log off), BENCH_KEEP=1 keeps the work dir
-# (logs, wrk output, results.jsonl), BENCH_NO_BUILD=1 uses existing release binaries even if stale.
+# (logs, wrk output, results.jsonl), BENCH_NO_BUILD=1 uses existing release binaries even if stale,
+# BENCH_ONLY=a,b runs only those sections (startup health pipeline latency info streams openstreams
+# trickle backpressure), BENCH_BP_STREAMS (100) / BENCH_BP_IDLE (8 s) / BENCH_BP_RSS_CAP_MIB (4096:
+# the backpressure phase stops early past that growth), BENCH_TRICKLE_KIB ("60 15").
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -24,6 +29,12 @@ SCRATCH=.build-release
 BIN_DIR=$SCRATCH/release
 VENV=.venv-bench
 T_START=$(date +%s)
+BENCH_ONLY=${BENCH_ONLY:-}
+SECTIONS=" startup health pipeline latency info streams openstreams trickle backpressure "
+for s in ${BENCH_ONLY//,/ }; do
+    case "$SECTIONS" in *" $s "*) ;; *) echo "bench: unknown section '$s' in BENCH_ONLY (known:$SECTIONS)" >&2; exit 2 ;; esac
+done
+want() { [ -z "$BENCH_ONLY" ] || case ",$BENCH_ONLY," in *",$1,"*) true ;; *) false ;; esac; }
 
 say() { printf '[bench %3ss] %s\n' "$(( $(date +%s) - T_START ))" "$*" >&2; }
 die() { say "ERROR: $*"; exit 1; }
@@ -34,6 +45,8 @@ command -v wrk >/dev/null || missing+=(wrk)
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
 command -v curl >/dev/null || missing+=(curl)
 python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
+# --static-swift-stdlib links FoundationNetworking, which needs libcurl's development files (as in the Dockerfile).
+compgen -G '/usr/lib/*/libcurl.so' >/dev/null || [ -e /usr/lib/libcurl.so ] || missing+=(libcurl4-openssl-dev)
 if [ ${#missing[@]} -gt 0 ]; then
     [ "$(id -u)" = 0 ] || die "missing ${missing[*]}: install them (apt-get install ${missing[*]}) or run as root"
     say "installing ${missing[*]} with apt-get"
@@ -125,8 +138,8 @@ wrk_run() { # KEY THREADS CONNS SECONDS URL [BODY]; CPU_PID=pid adds the CPU tha
 }
 
 # ------------------------------------------------------------------ start everything
-PORTS=($($BENCH ports 5))
-UP_PORT=${PORTS[0]} FRONT_PORT=${PORTS[1]} FAKE_PORT=${PORTS[2]} PROXY_PORT=${PORTS[3]} INFO_PORT=${PORTS[4]}
+PORTS=($($BENCH ports 6))
+UP_PORT=${PORTS[0]} FRONT_PORT=${PORTS[1]} FAKE_PORT=${PORTS[2]} PROXY_PORT=${PORTS[3]} INFO_PORT=${PORTS[4]} BP_PORT=${PORTS[5]}
 LOADAVG=$(cut -d' ' -f1-3 /proc/loadavg)
 say "load average: $LOADAVG on $(nproc) cores; ports: upstream=$UP_PORT nginx=$FRONT_PORT fake=$FAKE_PORT proxy=$PROXY_PORT"
 
@@ -163,8 +176,10 @@ write_env "http://127.0.0.1:$UP_PORT/v1"
 proxy_env=(env -i "PATH=$PATH" "HOME=${HOME:-/root}")
 
 # (6) start-up: spawn to first 200, 5 times, each on a fresh port.
-say "start-up time (5 spawns)"
-record startup "$(cd "$WORK/proxy" && "${proxy_env[@]}" "$PY" "$BENCH_PY" startup "$PROXY_BIN" 5 || true)"
+if want startup; then
+    say "start-up time (5 spawns)"
+    record startup "$(cd "$WORK/proxy" && "${proxy_env[@]}" "$PY" "$BENCH_PY" startup "$PROXY_BIN" 5 || true)"
+fi
 
 (cd "$WORK/proxy" && exec "${proxy_env[@]}" "$PROXY_BIN") > "$WORK/proxy.log" 2>&1 &
 PROXY_PID=$!
@@ -175,13 +190,15 @@ record idle "$($BENCH proc "$PROXY_PID")"
 rss_point idle
 
 # ------------------------------------------------------------------ (1) /health
-say "(1) GET /health, wrk -t2 -c64 -d${DURATION}s: proxy, then nginx"
-CPU_PID=$PROXY_PID wrk_run health_proxy 2 64 "$DURATION" "http://127.0.0.1:$PROXY_PORT/health"
-CPU_PID=$FRONT_PID wrk_run health_nginx 2 64 "$DURATION" "http://127.0.0.1:$FRONT_PORT/health"
-proxy_alive; rss_point health
-say "(1) 1,000 idle keep-alive connections"
-record idle_conns "$($BENCH idle-conns "$PROXY_PORT" 1000 "$PROXY_PID" || true)"
-proxy_alive; rss_point idleconns
+if want health; then
+    say "(1) GET /health, wrk -t2 -c64 -d${DURATION}s: proxy, then nginx"
+    CPU_PID=$PROXY_PID wrk_run health_proxy 2 64 "$DURATION" "http://127.0.0.1:$PROXY_PORT/health"
+    CPU_PID=$FRONT_PID wrk_run health_nginx 2 64 "$DURATION" "http://127.0.0.1:$FRONT_PORT/health"
+    proxy_alive; rss_point health
+    say "(1) 1,000 idle keep-alive connections"
+    record idle_conns "$($BENCH idle-conns "$PROXY_PORT" 1000 "$PROXY_PID" || true)"
+    proxy_alive; rss_point idleconns
+fi
 
 # ------------------------------------------------------------------ (2) pipeline
 BODY='{"model":"hydracodedone","messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"Explain TCP slow start in one sentence."}]}'
@@ -189,63 +206,108 @@ check_chat() { # NAME PORT
     local out; out=$(curl -s -m 5 -w '\n%{http_code}' -H 'Content-Type: application/json' -d "$BODY" "http://127.0.0.1:$2/v1/chat/completions" || true)
     [ "$(tail -1 <<<"$out")" = 200 ] && grep -q 'slow start grows' <<<"$out" || die "$1 did not answer the pipeline request: $out"
 }
-check_chat proxy "$PROXY_PORT"
-check_chat nginx "$FRONT_PORT"
-say "(2) pipeline, wrk -t2 -c64 -d${DURATION}s (after 1 s warm-up each): proxy, then nginx"
-wrk_run warmup 2 64 1 "http://127.0.0.1:$PROXY_PORT/v1/chat/completions" "$BODY"
-CPU_PID=$PROXY_PID wrk_run pipeline_proxy 2 64 "$DURATION" "http://127.0.0.1:$PROXY_PORT/v1/chat/completions" "$BODY"
-wrk_run warmup 2 64 1 "http://127.0.0.1:$FRONT_PORT/v1/chat/completions" "$BODY"
-CPU_PID=$FRONT_PID wrk_run pipeline_nginx 2 64 "$DURATION" "http://127.0.0.1:$FRONT_PORT/v1/chat/completions" "$BODY"
-proxy_alive; rss_point pipeline
+if want pipeline || want latency || want info; then
+    check_chat proxy "$PROXY_PORT"
+    check_chat nginx "$FRONT_PORT"
+fi
+if want pipeline; then
+    say "(2) pipeline, wrk -t2 -c64 -d${DURATION}s (after 1 s warm-up each): proxy, then nginx"
+    wrk_run warmup 2 64 1 "http://127.0.0.1:$PROXY_PORT/v1/chat/completions" "$BODY"
+    CPU_PID=$PROXY_PID wrk_run pipeline_proxy 2 64 "$DURATION" "http://127.0.0.1:$PROXY_PORT/v1/chat/completions" "$BODY"
+    wrk_run warmup 2 64 1 "http://127.0.0.1:$FRONT_PORT/v1/chat/completions" "$BODY"
+    CPU_PID=$FRONT_PID wrk_run pipeline_nginx 2 64 "$DURATION" "http://127.0.0.1:$FRONT_PORT/v1/chat/completions" "$BODY"
+    proxy_alive; rss_point pipeline
+fi
 
 # ------------------------------------------------------------------ (3) -c1 latency
-say "(3) one connection, wrk -t1 -c1 -d${C1_DURATION}s, 3 alternating rounds: proxy, nginx pipeline, upstream alone"
-for r in 1 2 3; do
-    wrk_run "c1_proxy_$r" 1 1 "$C1_DURATION" "http://127.0.0.1:$PROXY_PORT/v1/chat/completions" "$BODY"
-    wrk_run "c1_nginx_$r" 1 1 "$C1_DURATION" "http://127.0.0.1:$FRONT_PORT/v1/chat/completions" "$BODY"
-    wrk_run "c1_direct_$r" 1 1 "$C1_DURATION" "http://127.0.0.1:$UP_PORT/v1/chat/completions" "$BODY"
-done
-proxy_alive
+if want latency; then
+    say "(3) one connection, wrk -t1 -c1 -d${C1_DURATION}s, 3 alternating rounds: proxy, nginx pipeline, upstream alone"
+    for r in 1 2 3; do
+        wrk_run "c1_proxy_$r" 1 1 "$C1_DURATION" "http://127.0.0.1:$PROXY_PORT/v1/chat/completions" "$BODY"
+        wrk_run "c1_nginx_$r" 1 1 "$C1_DURATION" "http://127.0.0.1:$FRONT_PORT/v1/chat/completions" "$BODY"
+        wrk_run "c1_direct_$r" 1 1 "$C1_DURATION" "http://127.0.0.1:$UP_PORT/v1/chat/completions" "$BODY"
+    done
+    proxy_alive
+fi
 
 # The default log level (INFO: a few lines per request) on a second, short-lived proxy.
-say "(2b) pipeline at LOG_LEVEL=INFO, 5 s"
-(cd "$WORK/proxy" && exec "${proxy_env[@]}" LOG_LEVEL=INFO "PORT=$INFO_PORT" "$PROXY_BIN") > "$WORK/proxy-info.log" 2>&1 &
-INFO_PID=$!
-PIDS+=($INFO_PID)
-$BENCH wait-http "$INFO_PORT" /health 10 || die "the INFO proxy did not start"
-wrk_run warmup 2 64 1 "http://127.0.0.1:$INFO_PORT/v1/chat/completions" "$BODY"
-wrk_run pipeline_proxy_info 2 64 5 "http://127.0.0.1:$INFO_PORT/v1/chat/completions" "$BODY"
-kill "$INFO_PID" 2>/dev/null || true
+if want info; then
+    say "(2b) pipeline at LOG_LEVEL=INFO, 5 s"
+    (cd "$WORK/proxy" && exec "${proxy_env[@]}" LOG_LEVEL=INFO "PORT=$INFO_PORT" "$PROXY_BIN") > "$WORK/proxy-info.log" 2>&1 &
+    INFO_PID=$!
+    PIDS+=($INFO_PID)
+    $BENCH wait-http "$INFO_PORT" /health 10 || die "the INFO proxy did not start"
+    wrk_run warmup 2 64 1 "http://127.0.0.1:$INFO_PORT/v1/chat/completions" "$BODY"
+    wrk_run pipeline_proxy_info 2 64 5 "http://127.0.0.1:$INFO_PORT/v1/chat/completions" "$BODY"
+    kill "$INFO_PID" 2>/dev/null || true
+fi
 
 # ------------------------------------------------------------------ (4) streaming
 # Repoint the same proxy process at the token-paced fake-upstream with a SIGHUP reload.
-write_env "http://127.0.0.1:$FAKE_PORT/v1"
-kill -HUP "$PROXY_PID"
-ok=""
-for _ in $(seq 50); do
-    out=$(curl -s -m 5 -H 'Content-Type: application/json' -d "$BODY" "http://127.0.0.1:$PROXY_PORT/v1/chat/completions" || true)
-    if grep -q 'Answer from bench-critique' <<<"$out"; then ok=1; break; fi
-    sleep 0.1
-done
-[ -n "$ok" ] || die "after SIGHUP the proxy still does not use the fake-upstream: $out"
-say "(4) one stream at a time x 8 (primary and critique: 20 tokens, 5 ms apart), direct then through the proxy"
-record streams_c1 "$($BENCH streams "$PROXY_PORT" "$FAKE_PORT" 1 8 20 5 5 || true)"
-say "(4) 64 concurrent streams x 4 rounds (primary and critique: 20 tokens, 5 ms apart), direct then through the proxy"
-record streams "$($BENCH streams "$PROXY_PORT" "$FAKE_PORT" 64 4 20 5 5 || true)"
-proxy_alive; rss_point streams
+if want streams || want openstreams; then
+    write_env "http://127.0.0.1:$FAKE_PORT/v1"
+    kill -HUP "$PROXY_PID"
+    ok=""
+    for _ in $(seq 50); do
+        out=$(curl -s -m 5 -H 'Content-Type: application/json' -d "$BODY" "http://127.0.0.1:$PROXY_PORT/v1/chat/completions" || true)
+        if grep -q 'Answer from bench-critique' <<<"$out"; then ok=1; break; fi
+        sleep 0.1
+    done
+    [ -n "$ok" ] || die "after SIGHUP the proxy still does not use the fake-upstream: $out"
+fi
+
+if want streams; then
+    say "(4) one stream at a time x 8 (primary and critique: 20 tokens, 5 ms apart), direct then through the proxy"
+    record streams_c1 "$($BENCH streams "$PROXY_PORT" "$FAKE_PORT" 1 8 20 5 5 || true)"
+    say "(4) 64 concurrent streams x 4 rounds (primary and critique: 20 tokens, 5 ms apart), direct then through the proxy"
+    record streams "$($BENCH streams "$PROXY_PORT" "$FAKE_PORT" 64 4 20 5 5 || true)"
+    proxy_alive; rss_point streams
+fi
 
 # ------------------------------------------------------------------ (5) 1,000 open streams
-say "(5) 1,000 concurrent open streams (primary silent for 60 s)"
-record open_streams "$($BENCH open-streams "$PROXY_PORT" "$FAKE_PORT" 1000 "$PROXY_PID" || true)"
-proxy_alive; rss_point openstreams
-say "(5) the same again: does RSS grow with each round, or stay where the first round left it?"
-record open_streams_2 "$($BENCH open-streams "$PROXY_PORT" "$FAKE_PORT" 1000 "$PROXY_PID" || true)"
-proxy_alive; rss_point openstreams2
+if want openstreams; then
+    say "(5) 1,000 concurrent open streams (primary silent for 60 s)"
+    record open_streams "$($BENCH open-streams "$PROXY_PORT" "$FAKE_PORT" 1000 "$PROXY_PID" || true)"
+    proxy_alive; rss_point openstreams
+    say "(5) the same again: does RSS grow with each round, or stay where the first round left it?"
+    record open_streams_2 "$($BENCH open-streams "$PROXY_PORT" "$FAKE_PORT" 1000 "$PROXY_PID" || true)"
+    proxy_alive; rss_point openstreams2
+fi
 
 # ------------------------------------------------------------------ (6) after the load
 sleep 3
 record final "$($BENCH proc "$PROXY_PID")"
 rss_point final
+
+# ------------------------------------------------------------------ (7) header trickle
+# After `final`, so it does not count in "RSS after all the load". The proxy is otherwise idle: the
+# CPU it spends meanwhile is this one connection's.
+if want trickle; then
+    TRICKLE_KIB=${BENCH_TRICKLE_KIB:-60 15}
+    say "(7) header trickle: GET /health with a header block of ${TRICKLE_KIB// / KiB, then } KiB, one 'a:' line per TCP segment"
+    # shellcheck disable=SC2086
+    record trickle "$($BENCH trickle "$PROXY_PORT" "$PROXY_PID" $TRICKLE_KIB || true)"
+    proxy_alive
+fi
+
+# ------------------------------------------------------------------ (8) backpressure
+# A second proxy, critique off, straight at the fake-upstream: streams whose clients read nothing
+# while the upstream pushes 4 KiB deltas as fast as it may.
+if want backpressure; then
+    BP_STREAMS=${BENCH_BP_STREAMS:-100}
+    BP_IDLE=${BENCH_BP_IDLE:-8}
+    mkdir -p "$WORK/proxy-bp"
+    printf '%s\n' HOST=127.0.0.1 "PORT=$BP_PORT" "OPENAI_BASE_URL=http://127.0.0.1:$FAKE_PORT/v1" PRIMARY_MODEL_NAME=bench-bp \
+        CRITIQUE_MODEL_NAME= "LOG_LEVEL=$LOG_LEVEL_MAIN" MAX_CONCURRENT_REQUESTS=1100 > "$WORK/proxy-bp/.env"
+    (cd "$WORK/proxy-bp" && exec "${proxy_env[@]}" "$PROXY_BIN") > "$WORK/proxy-bp.log" 2>&1 &
+    BP_PID=$!
+    PIDS+=($BP_PID)
+    $BENCH wait-http "$BP_PORT" /health 10 || die "the backpressure proxy did not start: $(cat "$WORK/proxy-bp.log")"
+    say "(8) backpressure (critique off, 4 KiB deltas, 128 MiB per stream): 1 client that reads nothing for 4 s, then $BP_STREAMS for ${BP_IDLE} s"
+    record backpressure "$($BENCH backpressure "$BP_PORT" "$FAKE_PORT" "$BP_PID" bench-bp 1 4 "$BP_STREAMS" "$BP_IDLE" || true)"
+    kill -0 "$BP_PID" 2>/dev/null || say "  !! the backpressure proxy died: $(tail -3 "$WORK/proxy-bp.log")"
+    kill "$BP_PID" 2>/dev/null || true
+fi
 
 echo
 echo "HydraCodeDone bench — $(nproc) cores, load average before measuring $LOADAVG; proxy LOG_LEVEL=$LOG_LEVEL_MAIN, wrk ${DURATION}s runs"

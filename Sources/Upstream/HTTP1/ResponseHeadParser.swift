@@ -27,6 +27,8 @@ struct ResponseHead: Sendable {
             if bytes.count > maxBytes { throw .malformed("response header section too large") }
             return nil
         }
+        // A head that arrived whole in one read is held to the same limit.
+        if end.start > maxBytes { throw .malformed("response header section too large") }
         // Split on LF bytes: as Characters, "\r\n" is one grapheme and would never split on "\n".
         var lines = bytes[..<end.start].split(separator: 0x0A, omittingEmptySubsequences: false).map { $0.last == 0x0D ? $0.dropLast() : $0 }
         let statusLine = lines.removeFirst()
