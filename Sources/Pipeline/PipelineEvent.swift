@@ -16,7 +16,7 @@ public enum PipelineEvent: Sendable {
 
 /// What a stage's upstream stream yields, in order.
 enum StageEvent: Sendable {
-    case delta(JSONObject)
+    case delta(JSONObject, cost: Int)
     case finish(String?)
     case usage(Usage)
     case failed(UpstreamError)

@@ -60,7 +60,8 @@ extension PipelineRun {
         let relayCalls = stage == .primary && mode == .content
         for await event in stream {
             switch event {
-            case .delta(let d):
+            case .delta(let d, let cost):
+                defer { budget.release(cost) }
                 let text = d["content"]?.stringValue ?? ""
                 if !firstSeen, !text.isEmpty || d.hasToolCalls {
                     firstSeen = true
@@ -68,7 +69,9 @@ extension PipelineRun {
                 }
                 if !text.isEmpty {
                     let shown = filter.feed(text)
-                    output.text += shown
+                    // Text relayed as the answer is the client's now: keeping a copy would grow
+                    // with the answer. Only a draft or an intermediate round is kept (and bounded).
+                    if mode != .content { output.text += shown }
                     show(shown, as: mode)
                 }
                 if d.hasToolCalls, let calls = d["tool_calls"] {
@@ -88,7 +91,7 @@ extension PipelineRun {
         }
         if Task.isCancelled { return .stopped }
         let rest = filter.finish()
-        output.text += rest
+        if mode != .content { output.text += rest }
         show(rest, as: mode)
         return .completed(output)
     }

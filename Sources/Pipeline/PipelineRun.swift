@@ -105,7 +105,7 @@ public actor PipelineRun {
         guard case .completed(let primary) = await runStage(.primary, plan.primary, body: StageRequests.primary(request, model: plan.primary.endpoint.model, stream: mode == .streamed),
                                                             emit: primaryEmit) else { return Outcome() }
         usage = primary.usage
-        draft = primary.text
+        if critique != nil { draft = primary.text }
         guard let critique else {
             finish(primary.finish)
             phase = .finished

@@ -2,7 +2,8 @@ import OpenAIWire
 import Upstream
 
 /// Runs one streamed upstream call and turns its chunks into `StageEvent`s. Ending the consumer
-/// (or cancelling it) cancels the call, which closes the upstream connection.
+/// (or cancelling it) cancels the call, which closes the upstream connection. The consumer gives
+/// each delta's `cost` back to the budget once it has handled it.
 enum StageStream {
     static func start(_ stage: PipelinePlan.Stage, body: JSONObject, headers: [(String, String)],
                       executor: (any TaskExecutor)?, budget: RelayBudget) -> AsyncStream<StageEvent> {
@@ -16,7 +17,13 @@ enum StageStream {
                     guard let chunk = try await chunks.next() else { break }
                     if Task.isCancelled { await chunks.cancel(); break }
                     if let choice = chunk["choices"]?.arrayValue?.first {
-                        if let delta = choice["delta"]?.objectValue { continuation.yield(.delta(delta)) }
+                        if let delta = choice["delta"]?.objectValue {
+                            // Charged until the run has handled it: the run's actor may lag behind
+                            // this reader, and what waits between them counts against the budget too.
+                            let cost = JSONValue.object(delta).approximateSize
+                            budget.charge(cost)
+                            continuation.yield(.delta(delta, cost: cost))
+                        }
                         if let reason = choice["finish_reason"], !reason.isNull { continuation.yield(.finish(reason.stringValue)) }
                     }
                     if let usage = Usage(chunk["usage"]) { continuation.yield(.usage(usage)) }
