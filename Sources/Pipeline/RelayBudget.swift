@@ -36,10 +36,13 @@ public final class RelayBudget: Sendable {
 
     /// Returns when less than `capacity` is outstanding, or when the task is cancelled.
     func waitForRoom() async {
-        let id = state.withLock { s -> Int in
+        // The common case, a client that keeps up: no continuation, no cancellation handler.
+        let id = state.withLock { s -> Int? in
+            guard s.outstanding >= capacity else { return nil }
             s.nextWaiter += 1
             return s.nextWaiter
         }
+        guard let id else { return }
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let resumeNow = state.withLock { s -> Bool in

@@ -77,13 +77,14 @@ actor StreamState {
             }
             let piece: [UInt8]?
             if sawFinish {
-                guard case .some(let p) = try await Self.read(body, within: sawUsage ? grace.afterUsage : grace.afterFinish) else {
+                do {
+                    piece = try await body.next(within: sawUsage ? grace.afterUsage : grace.afterFinish)
+                } catch .timeout {
                     // Finished, then silence on an open connection: the answer is complete.
                     done = true
                     await body.cancel()
                     return nil
                 }
-                piece = p
             } else {
                 piece = try await body.next()
             }
@@ -104,24 +105,5 @@ actor StreamState {
                 throw .tooLarge(decoder.maxEventBytes)
             }
         }
-    }
-
-    /// The next piece, or `.none` when `limit` passes first (the pending read is cancelled).
-    private static func read(_ body: any UpstreamBody, within limit: Duration) async throws(UpstreamError) -> [UInt8]?? {
-        let first = await withTaskGroup(of: Result<[UInt8]?, UpstreamError>?.self) { group in
-            group.addTask {
-                do throws(UpstreamError) { return .success(try await body.next()) } catch { return .failure(error) }
-            }
-            group.addTask {
-                try? await Task.sleep(for: limit)
-                return nil
-            }
-            let first = await group.next() ?? nil
-            group.cancelAll()
-            return first
-        }
-        if Task.isCancelled { throw .cancelled }
-        guard let first else { return .none }
-        return .some(try first.get())
     }
 }

@@ -42,10 +42,31 @@ public protocol UpstreamBody: Sendable {
     /// The consumer has all it wants (an event stream's `[DONE]`): read what is left of the body
     /// briefly so the connection can be reused; close it if that does not finish quickly.
     func drain() async
+    /// `next()`, but throwing `.timeout` when nothing comes within `limit`.
+    func next(within limit: Duration) async throws(UpstreamError) -> [UInt8]?
 }
 
 extension UpstreamBody {
     public func drain() async { await cancel() }
+
+    /// Races `next()` against a timer (bodies that have no deadline of their own).
+    public func next(within limit: Duration) async throws(UpstreamError) -> [UInt8]? {
+        let first = await withTaskGroup(of: Result<[UInt8]?, UpstreamError>?.self) { group in
+            group.addTask {
+                do throws(UpstreamError) { return .success(try await self.next()) } catch { return .failure(error) }
+            }
+            group.addTask {
+                try? await Task.sleep(for: limit)
+                return nil
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first
+        }
+        if Task.isCancelled { throw .cancelled }
+        guard let first else { throw .timeout }
+        return try first.get()
+    }
 }
 
 extension UpstreamBody {

@@ -87,7 +87,16 @@ actor HTTP1BodyReader: UpstreamBody {
         finish(reuse: false)
     }
 
+    /// Set while a read must end sooner than the idle timeout (draining, a finish grace).
     private var drainDeadline: ContinuousClock.Instant?
+
+    /// The next piece, or `.timeout` once `limit` passes with nothing read: a socket deadline, so
+    /// waiting costs no extra task.
+    func next(within limit: Duration) async throws(UpstreamError) -> [UInt8]? {
+        drainDeadline = ContinuousClock.now.advanced(by: limit)
+        defer { drainDeadline = nil }
+        return try await next()
+    }
 
     private func read(_ socket: AsyncSocket, eofIsError: Bool) async throws -> [UInt8] {
         let bytes = try await socket.read(deadline: drainDeadline ?? ContinuousClock.now.advanced(by: idleTimeout))

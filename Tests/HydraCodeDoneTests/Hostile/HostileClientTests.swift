@@ -37,3 +37,22 @@ final class HostileClientTests: XCTestCase {
         XCTAssertEqual(Logger.escapingControls("plain ünïcode"), "plain ünïcode")
     }
 }
+
+/// Over MAX_CONNECTIONS, the refused client reads an OpenAI-shaped error it can act on.
+final class ConnectionCapTests: XCTestCase {
+    func testOverTheCapIsAnOpenAIErrorWithRetryAfter() throws {
+        let proxy = try ProxyFixture(["MAX_CONNECTIONS": "1"])
+        defer { proxy.stop() }
+        let first = try proxy.client()
+        XCTAssertEqual(try first.exchange("GET /health HTTP/1.1\r\nHost: x\r\n\r\n").status, 200)
+        // The first connection stays open (keep-alive): the second is one too many.
+        let second = try proxy.client()
+        try second.send("GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        let refused = try second.readResponse(timeout: 5)
+        let error = refused.assertOpenAIError(status: 503)
+        XCTAssertNotNil(error?["message"]?.stringValue)
+        XCTAssertEqual(refused.header("Retry-After"), "1")
+        first.close()
+        XCTAssertTrue(eventually(timeout: 5) { (try? proxy.send("GET", "/health").status) == 200 }, "the proxy serves again once a slot is free")
+    }
+}
