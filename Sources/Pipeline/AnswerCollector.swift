@@ -10,6 +10,7 @@ enum AnswerCollector {
         var finish: String?
         var usage: Usage?
         var fellBack = false
+        var upstreamFields = JSONObject()
         for event in events {
             switch event {
             case .content(let text): content = (content ?? "") + text
@@ -24,6 +25,7 @@ enum AnswerCollector {
             case .finish(let reason): finish = reason
             case .usage(let u): usage = u
             case .fellBack: fellBack = true
+            case .upstreamFields(let f): upstreamFields = f
             case .failed(let error): throw error
             }
         }
@@ -31,8 +33,10 @@ enum AnswerCollector {
         // A tool-call answer without text says `content: null`, as OpenAI does.
         message["content"] = content.map(JSONValue.string) ?? (fields.hasToolCalls ? .null : .string(""))
         for entry in fields.entries { message[entry.key] = entry.value }
+        // OpenAI's schema requires `refusal` (string or null) on every response message.
+        if message["refusal"] == nil { message["refusal"] = .null }
         if let reasoning { message["reasoning_content"] = .string(reasoning) }
         return PipelineAnswer(message: message, finishReason: finish, usage: usage, critiqued: outcome.critiqued,
-                              fellBack: fellBack, systemFingerprint: outcome.fingerprint)
+                              fellBack: fellBack, upstreamFields: upstreamFields)
     }
 }

@@ -9,6 +9,9 @@ public enum PipelineEvent: Sendable {
     case delta(JSONObject)
     case finish(reason: String?)
     case usage(Usage)
+    /// Top-level fields of the upstream whose text the client receives (`system_fingerprint`,
+    /// `service_tier`), for the chunks or answer that follow.
+    case upstreamFields(JSONObject)
     /// The critique failed and the primary's answer is being delivered instead.
     case fellBack
     case failed(PipelineError)
@@ -17,6 +20,7 @@ public enum PipelineEvent: Sendable {
 /// What a stage's upstream stream yields, in order.
 enum StageEvent: Sendable {
     case delta(JSONObject, cost: Int)
+    case upstreamFields(JSONObject)
     case finish(String?)
     case usage(Usage)
     case failed(UpstreamError)
@@ -30,6 +34,6 @@ public struct PipelineAnswer: Sendable {
     public var usage: Usage?
     public var critiqued: Bool
     public var fellBack: Bool
-    /// Extra top-level fields of the answering upstream worth keeping (`system_fingerprint`).
-    public var systemFingerprint: JSONValue?
+    /// Top-level fields of the answering upstream worth keeping (`system_fingerprint`, `service_tier`).
+    public var upstreamFields: JSONObject
 }

@@ -53,6 +53,12 @@ public protocol PipelineObserver: Sendable {
     func stageFinished(_ stage: PipelineStage, after: Duration)
     func upstreamFailed(_ stage: PipelineStage, _ error: UpstreamError)
     func critiqueFellBack(_ error: UpstreamError)
+    /// The draft was tool calls: returned as is, without a critique.
+    func critiqueSkippedForToolCalls()
+}
+
+extension PipelineObserver {
+    public func critiqueSkippedForToolCalls() {}
 }
 
 public enum PipelineStage: String, Sendable { case primary, critique }

@@ -14,7 +14,8 @@ extension PipelineRun {
         var finish: String?
         var usage: Usage?
         var sawToolCalls = false
-        var fingerprint: JSONValue?
+        /// `system_fingerprint` and `service_tier` as the stage's upstream last sent them.
+        var fields = JSONObject()
     }
 
     enum StageResult {
@@ -84,6 +85,9 @@ extension PipelineRun {
                     emit(.failed(failure(stage, .tooLarge(plan.maxDraftBytes))))
                     return .stopped
                 }
+            case .upstreamFields(let f):
+                output.fields = f
+                if mode == .content { emit(.upstreamFields(f)) }
             case .finish(let r): output.finish = r
             case .usage(let u): output.usage = u
             case .failed(let e): return .failed(e)
@@ -117,9 +121,10 @@ extension PipelineRun {
         output.text = ThinkFilter.strip(message["content"]?.stringValue ?? "")
         output.finish = choice?["finish_reason"]?.stringValue
         output.usage = Usage(object["usage"])
-        output.fingerprint = object["system_fingerprint"]
+        output.fields = UpstreamFields.kept(from: object)
         output.sawToolCalls = message.hasToolCalls
         output.deltas = [message]
+        if mode == .content, !output.fields.isEmpty { emit(.upstreamFields(output.fields)) }
         show(output.text, as: mode)
         if mode == .content {
             if output.sawToolCalls, let calls = message["tool_calls"] { emit(.delta(["tool_calls": calls])) }

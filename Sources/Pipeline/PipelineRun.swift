@@ -86,7 +86,6 @@ public actor PipelineRun {
     /// What the collected answer needs beyond the events.
     struct Outcome {
         var critiqued = false
-        var fingerprint: JSONValue?
     }
 
     private var secrets: [String] { [plan.primary.endpoint.apiKey, plan.critique?.endpoint.apiKey].compactMap { $0 } }
@@ -109,13 +108,14 @@ public actor PipelineRun {
         guard let critique else {
             finish(primary.finish)
             phase = .finished
-            return Outcome(fingerprint: primary.fingerprint)
+            return Outcome()
         }
         if primary.sawToolCalls {
             // Tool calls go back as the primary wrote them: agents execute them.
+            observer.critiqueSkippedForToolCalls()
             replay(primary)
             phase = .finished
-            return Outcome(fingerprint: primary.fingerprint)
+            return Outcome()
         }
 
         var best = primary
@@ -135,10 +135,11 @@ public actor PipelineRun {
                 _ = failure(.critique, error)
                 observer.critiqueFellBack(error)
                 emit(.fellBack)
+                if !best.fields.isEmpty { emit(.upstreamFields(best.fields)) }
                 emit(.content(best.text))
                 finish(best.finish)
                 phase = .finished
-                return Outcome(fingerprint: best.fingerprint)
+                return Outcome()
             case .failed(let error):
                 emit(.failed(failure(.critique, error)))
                 return Outcome()
@@ -148,7 +149,7 @@ public actor PipelineRun {
         }
         finish(best.finish)
         phase = .finished
-        return Outcome(critiqued: true, fingerprint: best.fingerprint)
+        return Outcome(critiqued: true)
     }
 
     private func finish(_ reason: String?) {
@@ -158,6 +159,7 @@ public actor PipelineRun {
 
     /// The draft was tool calls: hand the primary's answer over as it came.
     private func replay(_ draft: StageOutput) {
+        if !draft.fields.isEmpty { emit(.upstreamFields(draft.fields)) }
         var filter = ThinkFilter()
         for d in draft.deltas {
             if let text = d["content"]?.stringValue {

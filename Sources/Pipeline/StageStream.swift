@@ -11,11 +11,17 @@ enum StageStream {
         let task = Task(executorPreference: executor) {
             do {
                 let chunks = try await stage.upstream.stream(stage.endpoint, body: body, extraHeaders: headers)
+                var kept = JSONObject()
                 while true {
                     // Read on only while the client keeps up (see RelayBudget).
                     await budget.waitForRoom()
                     guard let chunk = try await chunks.next() else { break }
                     if Task.isCancelled { await chunks.cancel(); break }
+                    let fields = UpstreamFields.kept(from: chunk)
+                    if !fields.isEmpty, fields != kept {
+                        kept = fields
+                        continuation.yield(.upstreamFields(fields))
+                    }
                     if let choice = chunk["choices"]?.arrayValue?.first {
                         if let delta = choice["delta"]?.objectValue {
                             // Charged until the run has handled it: the run's actor may lag behind

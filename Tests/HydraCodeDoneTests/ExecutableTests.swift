@@ -1,5 +1,6 @@
 import FakeUpstream
 import Foundation
+import OpenAIWire
 import XCTest
 @testable import TestSupport
 
@@ -112,5 +113,21 @@ final class ExecutableTests: XCTestCase {
         XCTAssertFalse(lines.contains { $0.hasPrefix("2099-01-01") }, "a forged line was written: \(proxy.log)")
         XCTAssertFalse(proxy.log.contains("\u{1B}"), "a raw escape reached the log")
         XCTAssertTrue(lines.contains { $0.contains(#"model=gpt\n2099-01-01T00:00:00.000Z ERROR req=forged"#) }, proxy.log)
+    }
+
+    /// A tool-call answer is not critiqued, and its log line says so.
+    func testToolCallAnswersAreLoggedAsSkippedCritiques() throws {
+        let fake = try FakeUpstream()
+        fake.start()
+        defer { blocking { await fake.shutdown() } }
+        fake.script("primary", try FakeScript(json: try JSONParser.parse(#"{"tool_calls":[{"id":"call_1","type":"function","function":{"name":"f","arguments":"{}"}}]}"#)))
+        let proxy = try ProxyProcess(environment: ["OPENAI_BASE_URL": fake.baseURL, "PRIMARY_MODEL_NAME": "primary",
+                                                   "CRITIQUE_MODEL_NAME": "critique", "LOG_LEVEL": "INFO"])
+        XCTAssertEqual(try proxy.send("POST", "/v1/chat/completions", body: ProxyFixture.chatBody()).status, 200)
+        XCTAssertEqual(try proxy.send("POST", "/v1/chat/completions", body: ProxyFixture.chatBody(stream: true)).status, 200)
+        XCTAssertEqual(proxy.stop(), 0)
+        let done = proxy.log.split(separator: "\n").filter { $0.contains("done status=200") }
+        XCTAssertEqual(done.count, 2, proxy.log)
+        XCTAssertTrue(done.allSatisfy { $0.contains("critique=skipped (tool calls)") && !$0.contains("critique=applied") }, proxy.log)
     }
 }

@@ -17,7 +17,7 @@ enum CompletionResponse {
         o["model"] = .string(model)
         o["choices"] = .array([.object(choice)])
         if let u = answer.usage { o["usage"] = u.json }
-        if let f = answer.systemFingerprint { o["system_fingerprint"] = f }
+        for entry in answer.upstreamFields.entries { o[entry.key] = entry.value }
         return JSONWriter.bytes(.object(o))
     }
 }
@@ -29,6 +29,8 @@ struct ChunkFactory: Sendable {
     let id = RequestID.completionID()
     let created = unixTime()
     let model: String
+    /// The answering upstream's `system_fingerprint` / `service_tier`, once known.
+    var upstreamFields = JSONObject()
 
     func event(delta: JSONObject, finishReason: String? = nil) -> [UInt8] {
         var choice = JSONObject()
@@ -47,6 +49,7 @@ struct ChunkFactory: Sendable {
         o["object"] = .string("chat.completion.chunk")
         o["created"] = .int(created)
         o["model"] = .string(model)
+        for entry in upstreamFields.entries { o[entry.key] = entry.value }
         o["choices"] = .array(choices)
         if let usage { o["usage"] = usage.json }
         var out = Array("data: ".utf8)

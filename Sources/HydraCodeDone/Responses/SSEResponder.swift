@@ -27,7 +27,7 @@ struct SSEResponder: Sendable {
     }
 
     func write(to writer: ResponseBodyWriter) async throws {
-        let chunks = ChunkFactory(model: model)
+        var chunks = ChunkFactory(model: model)
         var relayed = 0
         var status = 200
         var note = ""
@@ -74,6 +74,8 @@ struct SSEResponder: Sendable {
                 try await send(chunks.event(delta: [:], finishReason: reason ?? "stop"))
             case .usage(let u):
                 usage = u
+            case .upstreamFields(let fields):
+                chunks.upstreamFields = fields
             case .fellBack:
                 note = " outcome=fallback"
             case .failed(let error):

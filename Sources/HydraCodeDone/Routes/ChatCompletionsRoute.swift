@@ -68,7 +68,8 @@ struct ChatCompletionsRoute {
             let answer = try await run.complete()
             let body = CompletionResponse.json(answer, model: model)
             metrics.relayed(body.count)
-            let state = answer.fellBack ? "fallback" : critiqueState == "applied" && !answer.critiqued ? "passthrough" : critiqueState
+            // Applied but not critiqued and no fallback: the draft was tool calls, returned as is.
+            let state = answer.fellBack ? "fallback" : critiqueState == "applied" && !answer.critiqued ? "skipped" : critiqueState
             exchange.finish(status: 200, extra: "outcome=\(state)")
             logger.debug("answer: \(ChatRequest.text(of: answer.message["content"]) ?? "")")
             return HTTPResponse(status: 200, headers: ["Content-Type": "application/json", "X-Hydra-Critique": state], body: .bytes(body))

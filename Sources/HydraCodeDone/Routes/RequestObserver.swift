@@ -1,3 +1,4 @@
+import Foundation
 import Pipeline
 import Synchronization
 import Upstream
@@ -9,6 +10,8 @@ final class RequestObserver: PipelineObserver {
     let start: ContinuousClock.Instant
     let summary: String
     private let timings = Mutex<[String]>([])
+    /// Set when the critique did not run after all (the draft was tool calls).
+    private let critiqueSkipped = Atomic<Bool>(false)
 
     init(logger: Logger, metrics: Metrics, start: ContinuousClock.Instant, summary: String) {
         self.logger = logger
@@ -41,10 +44,18 @@ final class RequestObserver: PipelineObserver {
         logger.warning("critique failed (\(error.kind)); answering with the primary's draft (CRITIQUE_FAILURE=fallback)")
     }
 
+    func critiqueSkippedForToolCalls() {
+        critiqueSkipped.store(true, ordering: .relaxed)
+    }
+
     func done(status: Int, extra: String) {
         let total = ContinuousClock.now - start
         metrics.observe(.total, total)
         let stages = timings.withLock { $0 }
+        var summary = self.summary
+        if critiqueSkipped.load(ordering: .relaxed) {
+            summary = summary.replacingOccurrences(of: "critique=applied", with: "critique=skipped (tool calls)")
+        }
         let parts = ["done status=\(status)", summary] + stages + ["total_ms=\(Self.ms(total))", extra]
         logger.info(parts.filter { !$0.isEmpty }.joined(separator: " "))
     }

@@ -73,6 +73,7 @@ extension PipelineEvent {
         case .finish(let r): return "finish(\(r ?? "nil"))"
         case .usage(let u): return "usage(\(u.promptTokens),\(u.completionTokens),\(u.totalTokens))"
         case .fellBack: return "fellBack"
+        case .upstreamFields(let f): return "upstreamFields(\(JSONWriter.string(.object(f))))"
         case .failed(let e): return "failed(\(e.stage.rawValue),\(e.openAI.status),\(e.openAI.code ?? "-"))"
         }
     }
