@@ -16,6 +16,8 @@ public struct AppConfig: Sendable {
     public var logLevel = LogLevel.info
     public var proxyModelName = "hydracodedone"
     public var proxyAPIKey: String?
+    /// Web origins allowed to call the API from a page (CORS); empty: none (the default).
+    public var corsAllowOrigins: [String] = []
     public var primary: UpstreamEndpoint
     public var critique: UpstreamEndpoint?
     public var critiquePrompt = DefaultPrompt.critique
@@ -108,6 +110,16 @@ public struct AppConfig: Sendable {
         }
         c.proxyModelName = nonEmpty("PROXY_MODEL_NAME") ?? c.proxyModelName
         c.proxyAPIKey = nonEmpty("PROXY_API_KEY")
+        if let origins = nonEmpty("CORS_ALLOW_ORIGINS") {
+            c.corsAllowOrigins = origins.split(whereSeparator: { $0 == "," || $0 == " " }).map(String.init)
+            for origin in c.corsAllowOrigins where origin != "*" {
+                let schemeEnd = origin.range(of: "://")
+                guard origin.hasPrefix("http://") || origin.hasPrefix("https://"), let end = schemeEnd,
+                      !origin[end.upperBound...].isEmpty, !origin[end.upperBound...].contains("/") else {
+                    throw Invalid(variable: "CORS_ALLOW_ORIGINS", problem: "must list origins like https://chat.example.com (scheme and host, no path) or *, got '\(origin)'")
+                }
+            }
+        }
 
         let openAIBase = nonEmpty("OPENAI_BASE_URL") ?? "http://localhost:11434/v1"
         let openAIKey = nonEmpty("OPENAI_API_KEY")
@@ -198,7 +210,7 @@ public struct AppConfig: Sendable {
     public var summary: String {
         var parts = [
             "host=\(host)", "port=\(port)", "log_level=\(logLevel.name)", "proxy_model=\(proxyModelName)",
-            "proxy_api_key=\(Self.mask(proxyAPIKey))",
+            "proxy_api_key=\(Self.mask(proxyAPIKey))", "cors_allow_origins=\(corsAllowOrigins.isEmpty ? "off" : corsAllowOrigins.joined(separator: ","))",
             "primary=\(primary.model)@\(primary.url(primary.chatPath)) key=\(Self.mask(primary.apiKey))",
         ]
         if let c = critique {

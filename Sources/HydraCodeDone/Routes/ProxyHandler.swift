@@ -25,10 +25,14 @@ public struct ProxyHandler: HTTPHandler {
             return response
         }
         let config = await store.current
+        let cors = CORSPolicy(origins: config.corsAllowOrigins)
         var response: HTTPResponse
         let route = Route.match(request.path)
         if let route {
-            if !route.allowedMethods.contains(request.method) {
+            if cors.isEnabled, CORSPolicy.isPreflight(request) {
+                // Preflights carry no credentials: answered before authentication.
+                response = cors.preflight(request, route: route)
+            } else if !route.allowedMethods.contains(request.method) {
                 response = .error(OpenAIError(status: 405, message: "Method \(request.method) is not allowed on \(request.path); use \(route.allowedMethods.joined(separator: ", ")).", type: "invalid_request_error"),
                                   headers: ["Allow": route.allowedMethods.joined(separator: ", ")])
             } else if route.needsAuth, let key = config.proxyAPIKey, !authorized(request, key: key) {
@@ -39,6 +43,7 @@ public struct ProxyHandler: HTTPHandler {
         } else {
             response = .error(OpenAIError(status: 404, message: "Unknown path \(request.path). Try POST /v1/chat/completions or GET /v1/models.", type: "invalid_request_error", code: "unknown_url"))
         }
+        cors.decorate(&response, for: request)
         response.headers.set("X-Request-Id", requestID)
         metrics.request(route: route?.rawValue ?? "unknown", status: response.status)
         return response
