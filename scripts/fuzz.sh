@@ -67,14 +67,17 @@ case "$FUZZ_SECONDS" in ''|*[!0-9]*) echo "fuzz: FUZZ_SECONDS must be a whole nu
 mkdir -p "$OUT/bin" "$OUT/logs"
 
 build() {
-    local t="$1" bin="$OUT/bin/$1" src="$OUT/src/$1" files copies="" cmd f
+    local t="$1" bin="$OUT/bin/$1" src="$OUT/src/$1" files copies="" cmd f own
     files="$(sources "$t" | tr '\n' ' ')" || return 1
     for f in $files; do copies+=" $src/$f"; done
-    cmd="${copies# } Fuzz/$t.swift"
+    # A target's own files: Fuzz/<target>.swift, plus Fuzz/<target>/*.swift when it has more parts.
+    local own="Fuzz/$t.swift"
+    [ -d "Fuzz/$t" ] && own+="$(find "Fuzz/$t" -name '*.swift' -type f | sort | sed 's/^/ /' | tr -d '\n')"
+    cmd="${copies# } $own"
     # Rebuild only when a source is newer than the binary or the file list changed.
     if [ -x "$bin" ] && [ "$(cat "$bin.cmd" 2>/dev/null)" = "$cmd" ]; then
         local stale=0
-        for f in $files "Fuzz/$t.swift"; do [ "$f" -nt "$bin" ] && stale=1; done
+        for f in $files $own; do [ "$f" -nt "$bin" ] && stale=1; done
         [ "$stale" = 0 ] && return 0
     fi
     echo "fuzz: building $t"

@@ -108,16 +108,21 @@ def http_get_blocking(port, path, timeout=2.0):
     try:
         with socket.create_connection((HOST, port), timeout=timeout) as s:
             s.sendall(f"GET {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\nConnection: close\r\n\r\n".encode())
-            data = b""
-            while b"\r\n" not in data:
-                chunk = s.recv(4096)
-                if not chunk:
-                    break
-                data += chunk
-            parts = data.split(b" ", 2)
-            return int(parts[1]) if len(parts) >= 2 else None
+            return read_status(s)
     except (OSError, ValueError):
         return None
+
+
+def read_status(s):
+    """The status code of the response arriving on socket s (None if there is none)."""
+    data = b""
+    while b"\r\n" not in data:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    parts = data.split(b" ", 2)
+    return int(parts[1]) if len(parts) >= 2 and parts[1].isdigit() else None
 
 
 def http_request_blocking(port, method, path, body=b"", timeout=5.0):
@@ -684,14 +689,7 @@ def cmd_trickle(port, pid, *kibs):
                     time.sleep(pace)
                 sent_s = time.monotonic() - t0
                 s.sendall(b"\r\n")
-                data = b""
-                while b"\r\n" not in data:
-                    chunk = s.recv(4096)
-                    if not chunk:
-                        break
-                    data += chunk
-                parts = data.split(b" ", 2)
-                status = int(parts[1]) if len(parts) >= 2 and parts[1].isdigit() else None
+                status = read_status(s)
         except OSError as e:
             error = f"{type(e).__name__}: {e}"
             sent_s = time.monotonic() - t0
