@@ -29,6 +29,7 @@ public enum App {
         }
         logger.info("hydracodedone \(version) listening on \(config.host):\(server.port)")
         logger.info("configuration: \(config.summary)")
+        for warning in config.warnings { logger.warning(warning) }
 
         // SIGHUP re-reads .env and the pipelines file; requests in flight keep their snapshot.
         let signals = SignalWatcher([SIGTERM, SIGINT, SIGHUP])
@@ -40,6 +41,7 @@ public enum App {
                 switch await store.reload() {
                 case .success(let fresh):
                     logger.info("configuration reloaded: \(fresh.summary)")
+                    for warning in fresh.warnings { logger.warning(warning) }
                 case .failure(let error):
                     logger.error("reload failed, keeping the previous configuration: \(error)")
                 }
@@ -64,9 +66,10 @@ extension App {
         let config = await store.current
         let admission = Admission(limit: config.maxConcurrentRequests, maxQueued: config.maxQueuedRequests)
         let registry = ModelRegistry(created: unixTime())
-        let transports = Transports.standard()
+        let transports = Transports()
         await registry.startRefreshing(every: .seconds(60), config: { await store.current }) { endpoint in
-            try? await ChatUpstream(transport: transports.transport(for: endpoint), idleTimeout: .seconds(10)).models(endpoint)
+            let client = transports.client(for: await store.current.network)
+            return try? await ChatUpstream(transport: client, idleTimeout: .seconds(10)).models(endpoint)
         }
         let connections = ConnectionCount()
         let handler = ProxyHandler(store: store, registry: registry, metrics: Metrics(), admission: admission,

@@ -12,14 +12,15 @@ enum CheckConfig {
             return 2
         }
         print("Effective configuration (.env: \(FileManager.default.fileExists(atPath: envFile) ? envFile : "none")):")
-        for part in config.summary.split(separator: " ", omittingEmptySubsequences: true) where part.contains("=") {
-            print("  \(part)")
+        for (name, value) in config.summaryItems {
+            print("  \(name)=\(value)")
         }
+        for warning in config.warnings { print("⚠ WARNING: \(warning)") }
         var ok = true
         var stages: [(String, UpstreamEndpoint)] = [("primary", config.primary)]
         if let c = config.critique { stages.append(("critique", c)) } else { print("• critique: off (CRITIQUE_MODEL_NAME is empty)") }
         for (name, endpoint) in stages {
-            let transport = Transports.standard().transport(for: endpoint)
+            let transport = config.network.makeClient()
             let upstream = ChatUpstream(transport: transport, idleTimeout: .seconds(10))
             let url = endpoint.url(endpoint.modelsPath)
             do {

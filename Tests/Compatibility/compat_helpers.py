@@ -4,10 +4,14 @@ directory on sys.path because it has no __init__.py)."""
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 import threading
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import pytest
+
+import openai_schema_check
 
 # Names the proxies are configured with (PRIMARY_MODEL_NAME / CRITIQUE_MODEL_NAME).
 PRIMARY = "primary"
@@ -71,6 +75,9 @@ class SSEStream:
     def __init__(self, raw: bytes):
         self.raw = raw
         self.text = raw.decode("utf-8")
+        # Every chunk and error event against OpenAI's schemas (a no-op for a body the httpx tap or
+        # curl() already validated; this catches raw-socket or hand-captured streams).
+        openai_schema_check.check_sse_body(raw, "SSEStream")
         self.blocks: List[List[str]] = []     # every event block (lines), comments included
         self.data: List[str] = []             # the data payloads, in order
         self.comments: List[str] = []         # comment lines, in order
@@ -149,6 +156,53 @@ class SSEStream:
             if "error" in obj:
                 out.append(obj)
         return out
+
+
+# ------------------------------------------------------------------------------------------------
+# curl
+
+_CURL_MARK = "@@hydra-compat-curl@@"
+_HEADERS_TO_STDOUT = {"-i", "--include"}
+
+
+def curl(args: Sequence[str], timeout: float = TIMEOUT) -> subprocess.CompletedProcess:
+    """`curl -sS -N --max-time T ARGS...`; stdout and stderr are returned as curl wrote them.
+
+    The response body is validated against OpenAI's schemas when the URL is a proxy's: curl
+    additionally writes status, Content-Type, URL and method to stderr (`-w %{stderr}...`),
+    and that line is taken out again before returning."""
+    exe = shutil.which("curl")
+    assert exe, "curl is required for the raw framing tests (apt-get install curl)"
+    write_out = "%{stderr}\n" + _CURL_MARK + " %{http_code} %{method} %{url_effective} %{content_type}\n"
+    p = subprocess.run([exe, "-sS", "-N", "--max-time", str(int(timeout)), *args, "-w", write_out],
+                       capture_output=True, timeout=timeout + 5)
+    stderr, sep, info = p.stderr.rpartition(("\n" + _CURL_MARK + " ").encode())
+    if not sep:
+        return p  # curl failed before writing out (e.g. a usage error): nothing to validate
+    p.stderr = stderr
+    status, method, url, *content_type = info.decode("utf-8", "replace").strip().split(" ", 3)
+    body = p.stdout
+    if _headers_in_stdout(args):
+        while body.startswith(b"HTTP/"):  # every header block, the interim 100 Continue's too
+            ends = [(i, len(blank)) for blank in (b"\r\n\r\n", b"\n\n") if (i := body.find(blank)) >= 0]
+            if not ends:
+                body = b""
+                break
+            i, n = min(ends)
+            body = body[i + n:]
+    openai_schema_check.check_http_body(method, url, int(status or 0), content_type[0] if content_type else "",
+                                        body, client="curl", complete=p.returncode == 0)
+    return p
+
+
+def _headers_in_stdout(args: Sequence[str]) -> bool:
+    args = list(args)
+    for i, a in enumerate(args):
+        if a in _HEADERS_TO_STDOUT:
+            return True
+        if a in ("-D", "--dump-header") and i + 1 < len(args) and args[i + 1] == "-":
+            return True
+    return False
 
 
 def chat_body(content: str = "Hello?", **extra: Any) -> Dict[str, Any]:

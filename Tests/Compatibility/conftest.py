@@ -6,12 +6,20 @@ working directory so that no stray `.env` is read.
 
 BIN_DIR (set by `make compat`) is the SwiftPM bin directory; without it, `.build/debug` under the
 repository root is used. Missing binaries are an error, never a skip.
+
+Every body, SSE chunk and error the proxies send is validated against OpenAI's schemas
+(openai_schema_check.py); a violation fails the test in which it was received, and the run ends
+with a line "openai schema: N responses, M chunks, K errors validated".
+
+The proxies' working directories (/tmp/hydra-compat-*) are removed at the end of the session;
+set HYDRA_COMPAT_KEEP_TMP=1 to keep them (and their logs) for a look afterwards.
 """
 
 from __future__ import annotations
 
 import os
 import pathlib
+import shutil
 import signal
 import socket
 import subprocess
@@ -23,7 +31,9 @@ from typing import Any, Dict, List, Optional
 import httpx
 import pytest
 
+import openai_schema_check
 from compat_helpers import CRITIQUE, CRITIQUE_PROMPT, PRIMARY, PROXY_KEY, UPSTREAM_KEY
+from openai_schema_check import RECORDER, SchemaViolation
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -148,7 +158,9 @@ class Proxy:
     def __init__(self, name: str, fake: FakeUpstream, extra_env: Optional[Dict[str, str]] = None):
         self.name = name
         self.workdir = pathlib.Path(tempfile.mkdtemp(prefix=f"hydra-compat-{name}-"))
+        _workdirs.append(self.workdir)
         self.port = free_port()
+        RECORDER.register_server(self.port, f"proxy {name}")
         self.url = f"http://127.0.0.1:{self.port}"
         self.v1 = self.url + "/v1"
         env = {k: os.environ[k] for k in INHERITED_VARIABLES if k in os.environ}
@@ -194,9 +206,12 @@ class Proxy:
     def close(self) -> None:
         stop_process(self.proc)
         self._log.close()
+        RECORDER.unregister_server(self.port)
 
 
 _started: List[Any] = []
+# Every temporary directory the suite made itself (tmp_path_factory's are pytest's business).
+_workdirs: List[pathlib.Path] = []
 
 
 @pytest.fixture(scope="session")
@@ -246,3 +261,70 @@ def pytest_runtest_makereport(item, call):
             report.sections.append((f"log tail: {label}", tail(p.log_path, 30)))
 
 
+
+
+# ------------------------------------------------------------------------------------------------
+# OpenAI schema validation of everything the proxies answer (see openai_schema_check.py)
+
+def pytest_configure(config):
+    openai_schema_check.install_transport_taps()
+
+
+def pytest_unconfigure(config):
+    openai_schema_check.uninstall_transport_taps()
+
+
+def _violation_report(violations) -> str:
+    lines = [f"{len(violations)} response(s) do not match OpenAI's schema "
+             f"(Tests/Compatibility/openai_schemas/openai_schemas.json):"]
+    lines += [f"  - {v}" for v in violations]
+    return "\n".join(lines)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    """Fail the test in which a proxy sent a body that violates OpenAI's schema, even when the
+    client itself coped (or the test expected an error)."""
+    start = RECORDER.mark()
+    try:
+        result = yield
+    except BaseException as exc:
+        violations = RECORDER.claim_since(start)
+        if violations:
+            raise SchemaViolation(_violation_report(violations)) from exc
+        raise
+    violations = RECORDER.claim_since(start)
+    if violations:
+        raise SchemaViolation(_violation_report(violations))
+    return result
+
+
+def pytest_sessionfinish(session, exitstatus):
+    # Bodies received outside any test's call phase (fixtures, late threads) still count.
+    if RECORDER.unclaimed() and session.exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    _remove_workdirs()
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    tr = terminalreporter
+    late = RECORDER.unclaimed()
+    if late:
+        tr.section("openai schema violations outside any test", sep="=", red=True)
+        tr.line(_violation_report(late))
+    details = ", ".join(f"{n} {name}" for name, n in sorted(RECORDER.by_schema.items()))
+    tr.write_line(RECORDER.summary() + (f" ({details})" if details else ""))
+    for reason, n in sorted(RECORDER.notes.items()):
+        tr.write_line(f"openai schema: not validated: {n}x {reason}")
+
+
+def _remove_workdirs() -> None:
+    """The proxies' /tmp/hydra-compat-* directories: gone at the end of the session (processes
+    are stopped by then: session fixtures are finalized before pytest_sessionfinish)."""
+    for p in _started:
+        if isinstance(p, Proxy):
+            p.close()
+    if os.environ.get("HYDRA_COMPAT_KEEP_TMP"):
+        return
+    while _workdirs:
+        shutil.rmtree(_workdirs.pop(), ignore_errors=True)

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 import time
 
 import httpx
 import pytest
 
-from compat_helpers import (CRITIQUE, DRAFT, FINAL, PRIMARY, SUMMED_USAGE, TIMEOUT, SSEStream, chat_body,
+from compat_helpers import (CRITIQUE, DRAFT, FINAL, PRIMARY, SUMMED_USAGE, TIMEOUT, SSEStream, chat_body, curl,
                             numbers_typed, run_with_deadline, standard_scripts)
 
 
@@ -68,13 +66,6 @@ def test_alias_route_without_v1(proxy, fake):
     _, sse = post_stream(proxy, chat_body(stream=True), url=proxy.url + "/chat/completions")
     sse.assert_well_formed()
     assert sse.content() == FINAL
-
-
-def curl(args, timeout=TIMEOUT) -> subprocess.CompletedProcess:
-    exe = shutil.which("curl")
-    assert exe, "curl is required for the raw framing tests (apt-get install curl)"
-    return subprocess.run([exe, "-sS", "-N", "--max-time", str(int(timeout)), *args],
-                          capture_output=True, timeout=timeout + 5)
 
 
 def test_curl_stream_framing(proxy, fake):

@@ -15,7 +15,6 @@ final class UpstreamTransportTests: XCTestCase {
 
     static let transports: [(String, @Sendable () -> any UpstreamTransport)] = [
         ("HTTP1Client", { HTTP1Client() }),
-        ("URLSessionTransport", { URLSessionTransport() }),
     ]
 
     func upstream(_ make: () -> any UpstreamTransport, idleTimeout: Duration = .seconds(10)) -> ChatUpstream {

@@ -40,6 +40,8 @@ public struct AppConfig: Sendable {
     public var maxConcurrentRequests = 256
     public var maxQueuedRequests = 1024
     public var maxUpstreamResponseBytes = 64 << 20
+    /// TLS trust and proxies for upstream calls.
+    public var network = UpstreamNetwork()
 
     /// `@unchecked Sendable` is safe: both stored properties are `let`, and NSRegularExpression is
     /// immutable once built and documented thread-safe for matching; Foundation on Linux just does
@@ -169,6 +171,23 @@ public struct AppConfig: Sendable {
         c.maxConcurrentRequests = try integer("MAX_CONCURRENT_REQUESTS", 1...100_000) ?? c.maxConcurrentRequests
         c.maxQueuedRequests = try integer("MAX_QUEUED_REQUESTS", 0...1_000_000) ?? c.maxQueuedRequests
         c.maxUpstreamResponseBytes = try integer("MAX_UPSTREAM_RESPONSE_BYTES", 1024...(1 << 31)) ?? c.maxUpstreamResponseBytes
+        c.network.verify = try flag("UPSTREAM_TLS_VERIFY") ?? true
+        for (key, path) in [("SSL_CERT_FILE", \AppConfig.network.caFile), ("UPSTREAM_CA_FILE", \AppConfig.network.extraCAFile)] {
+            guard let file = nonEmpty(key) else { continue }
+            guard FileManager.default.isReadableFile(atPath: file) else {
+                throw Invalid(variable: key, problem: "names a file that does not exist or cannot be read: '\(file)'")
+            }
+            c[keyPath: path] = file
+        }
+        do { c.network.proxies = try ProxyRules(lookup: value) } catch {
+            throw Invalid(variable: "HTTPS_PROXY/HTTP_PROXY", problem: error.description)
+        }
+        // Build the TLS context once now: a CA file that is not PEM fails here, not on a request.
+        if c.network.verify, c.network.caFile != nil || c.network.extraCAFile != nil {
+            do { _ = try c.network.tlsContext() } catch {
+                throw Invalid(variable: c.network.extraCAFile != nil ? "UPSTREAM_CA_FILE" : "SSL_CERT_FILE", problem: error.description)
+            }
+        }
         return c
     }
 
@@ -207,26 +226,36 @@ public struct AppConfig: Sendable {
         return "\(s.prefix(3))…(\(s.count) chars)"
     }
 
-    public var summary: String {
-        var parts = [
-            "host=\(host)", "port=\(port)", "log_level=\(logLevel.name)", "proxy_model=\(proxyModelName)",
-            "proxy_api_key=\(Self.mask(proxyAPIKey))", "cors_allow_origins=\(corsAllowOrigins.isEmpty ? "off" : corsAllowOrigins.joined(separator: ","))",
-            "primary=\(primary.model)@\(primary.url(primary.chatPath)) key=\(Self.mask(primary.apiKey))",
+    /// The effective settings as name/value pairs (values may contain spaces).
+    public var summaryItems: [(String, String)] {
+        var items: [(String, String)] = [
+            ("host", host), ("port", "\(port)"), ("log_level", logLevel.name), ("proxy_model", proxyModelName),
+            ("proxy_api_key", Self.mask(proxyAPIKey)), ("cors_allow_origins", corsAllowOrigins.isEmpty ? "off" : corsAllowOrigins.joined(separator: ",")),
+            ("primary", "\(primary.model)@\(primary.url(primary.chatPath)) key=\(Self.mask(primary.apiKey))"),
         ]
         if let c = critique {
-            parts.append("critique=\(c.model)@\(c.url(c.chatPath)) key=\(Self.mask(c.apiKey))")
+            items.append(("critique", "\(c.model)@\(c.url(c.chatPath)) key=\(Self.mask(c.apiKey))"))
         } else {
-            parts.append("critique=off")
+            items.append(("critique", "off"))
         }
-        parts += [
-            "critique_failure=\(critiqueFailure.rawValue)", "critique_rounds=\(rounds)", "show_draft=\(showDraft ? "reasoning" : "off")",
-            "critique_prompt=\(critiquePrompt.count) chars",
-            "skip_patterns=\(skipPatterns.map(\.source))",
-            "upstream_timeout=\(upstreamTimeout)", "heartbeat=\(heartbeat)",
-            "max_request_bytes=\(limits.maxBodyBytes)", "max_connections=\(limits.maxConnections)",
-            "pipelines=\(pipelines.map(\.id))", "strict_models=\(strictModels)", "passthrough_models=\(passthroughModels)",
-            "max_concurrent_requests=\(maxConcurrentRequests)", "max_queued_requests=\(maxQueuedRequests)",
+        items += [
+            ("critique_failure", critiqueFailure.rawValue), ("critique_rounds", "\(rounds)"), ("show_draft", showDraft ? "reasoning" : "off"),
+            ("critique_prompt", "\(critiquePrompt.count) chars"),
+            ("skip_patterns", "\(skipPatterns.map(\.source))"),
+            ("upstream_timeout", "\(upstreamTimeout)"), ("heartbeat", "\(heartbeat)"),
+            ("max_request_bytes", "\(limits.maxBodyBytes)"), ("max_connections", "\(limits.maxConnections)"),
+            ("pipelines", "\(pipelines.map(\.id))"), ("strict_models", "\(strictModels)"), ("passthrough_models", "\(passthroughModels)"),
+            ("max_concurrent_requests", "\(maxConcurrentRequests)"), ("max_queued_requests", "\(maxQueuedRequests)"),
         ]
-        return parts.joined(separator: " ")
+        return items + network.summary
+    }
+
+    public var summary: String {
+        summaryItems.map { "\($0.0)=\($0.1)" }.joined(separator: " ")
+    }
+
+    /// Settings a person should know are unsafe, one line each (start-up log and check-config).
+    public var warnings: [String] {
+        network.verify ? [] : ["UPSTREAM_TLS_VERIFY=false: upstream TLS certificates and host names are NOT checked; anyone on the network path can read and alter upstream traffic, including API keys."]
     }
 }

@@ -37,7 +37,7 @@ struct ChatCompletionsRoute {
         case .passthrough(let endpoint):
             let exchange = ChatExchange(admission: admission, observer: observer("model=\(clientModel) stream=\(request.stream) critique=passthrough", start))
             guard await exchange.admit() else { return overloaded() }
-            return await PassthroughResponder(endpoint: endpoint, transport: transports.transport(for: endpoint),
+            return await PassthroughResponder(endpoint: endpoint, transport: transports.transport(for: endpoint, config: config),
                                               idleTimeout: config.upstreamTimeout, secrets: config.secrets)
                 .respond(body: http.body, exchange: exchange, metrics: metrics)
         case .pipeline(let choice):

@@ -1,18 +1,27 @@
+import Synchronization
 import Upstream
 
-/// Which client carries a call: our HTTP/1.1 client for http://, URLSession for https://.
-struct Transports: Sendable {
-    let http: any UpstreamTransport
-    let https: any UpstreamTransport
+/// Which client carries a call: our HTTP/1.1 client, for http:// and https:// alike, built for
+/// the configuration's network settings. A reload that changes them gets a fresh client; calls
+/// in flight keep the one they started with.
+final class Transports: Sendable {
+    private let current = Mutex<(network: UpstreamNetwork, client: HTTP1Client)?>(nil)
 
-    static func standard() -> Transports { Transports(http: HTTP1Client(), https: URLSessionTransport()) }
+    func transport(for endpoint: UpstreamEndpoint, config: AppConfig) -> any UpstreamTransport {
+        client(for: config.network)
+    }
 
-    func transport(for endpoint: UpstreamEndpoint) -> any UpstreamTransport {
-        endpoint.scheme == .http ? http : https
+    func client(for network: UpstreamNetwork) -> HTTP1Client {
+        current.withLock { current in
+            if let current, current.network == network { return current.client }
+            let client = network.makeClient()
+            current = (network, client)
+            return client
+        }
     }
 
     func chat(for endpoint: UpstreamEndpoint, config: AppConfig) -> ChatUpstream {
-        ChatUpstream(transport: transport(for: endpoint), idleTimeout: config.upstreamTimeout,
+        ChatUpstream(transport: transport(for: endpoint, config: config), idleTimeout: config.upstreamTimeout,
                      maxResponseBytes: config.maxUpstreamResponseBytes)
     }
 }

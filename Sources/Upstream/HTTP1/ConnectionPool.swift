@@ -4,7 +4,7 @@ import Synchronization
 
 /// Idle keep-alive connections per upstream host, so a request does not pay a TCP handshake.
 final class ConnectionPool: Sendable {
-    private let idle = Mutex<[String: [AsyncSocket]]>([:])
+    private let idle = Mutex<[String: [UpstreamConnection]]>([:])
     let maxIdlePerHost: Int
 
     init(maxIdlePerHost: Int = 256) { self.maxIdlePerHost = maxIdlePerHost }
@@ -16,15 +16,15 @@ final class ConnectionPool: Sendable {
     }
 
     /// A pooled connection that still looks open, if any.
-    func take(_ key: String) -> AsyncSocket? {
+    func take(_ key: String) -> UpstreamConnection? {
         while let socket = idle.withLock({ $0[key]?.popLast() }) {
-            if Self.looksOpen(socket) { return socket }
+            if socket.isIdle { return socket }
             socket.close()
         }
         return nil
     }
 
-    func put(_ socket: AsyncSocket, key: String) {
+    func put(_ socket: UpstreamConnection, key: String) {
         let kept = idle.withLock { pool -> Bool in
             guard pool[key, default: []].count < maxIdlePerHost else { return false }
             pool[key, default: []].append(socket)
@@ -32,7 +32,4 @@ final class ConnectionPool: Sendable {
         }
         if !kept { socket.close() }
     }
-
-    /// An idle HTTP connection has nothing to read; a readable one was closed (or sent garbage).
-    private static func looksOpen(_ socket: AsyncSocket) -> Bool { !socket.socket.hasPendingInput() }
 }

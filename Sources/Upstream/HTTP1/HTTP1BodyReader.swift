@@ -4,7 +4,7 @@ import Sockets
 /// Reads one response body off a pooled connection and gives the connection back once the body
 /// ended cleanly; any other ending closes it.
 actor HTTP1BodyReader: UpstreamBody {
-    private var socket: AsyncSocket?
+    private var socket: UpstreamConnection?
     private let framing: ResponseHead.Framing
     private var pending: [UInt8]
     private var remaining: Int
@@ -14,8 +14,8 @@ actor HTTP1BodyReader: UpstreamBody {
     private let key: String
     private let idleTimeout: Duration
 
-    init(socket: AsyncSocket, framing: ResponseHead.Framing, pending: [UInt8], keepAlive: Bool, pool: ConnectionPool, key: String, idleTimeout: Duration) {
-        self.socket = socket
+    init(connection: UpstreamConnection, framing: ResponseHead.Framing, pending: [UInt8], keepAlive: Bool, pool: ConnectionPool, key: String, idleTimeout: Duration) {
+        self.socket = connection
         self.framing = framing
         self.pending = pending
         self.keepAlive = keepAlive
@@ -98,7 +98,7 @@ actor HTTP1BodyReader: UpstreamBody {
         return try await next()
     }
 
-    private func read(_ socket: AsyncSocket, eofIsError: Bool) async throws -> [UInt8] {
+    private func read(_ socket: UpstreamConnection, eofIsError: Bool) async throws -> [UInt8] {
         let bytes = try await socket.read(deadline: drainDeadline ?? ContinuousClock.now.advanced(by: idleTimeout))
         if bytes.isEmpty, eofIsError { throw UpstreamError.truncated("connection closed mid-body") }
         return bytes
