@@ -15,9 +15,9 @@
 
 # ---------------------------------------------------------------------------------------------
 FROM swift:6.3-bookworm AS build
-# FoundationNetworking links libcurl: the static-stdlib link step needs its development files.
+# https upstreams use OpenSSL directly (the CTLS target): the link step needs its development files.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libcurl4-openssl-dev \
+ && apt-get install -y --no-install-recommends libssl-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Package.swift ./

@@ -21,8 +21,9 @@ public enum App {
         let config = await store.current
         let logger = Logger(level: config.logLevel)
         let server: HTTPServer
+        let readiness = Readiness()
         do {
-            (server, _) = try await assemble(store: store, host: config.host, port: config.port)
+            (server, _) = try await assemble(store: store, host: config.host, port: config.port, readiness: readiness)
         } catch {
             logger.error("cannot listen on \(config.host):\(config.port): \(error)")
             return 1
@@ -36,6 +37,11 @@ public enum App {
         let serving = Task { await server.run() }
         let trimming = Task { await server.releaseMemoryWhenIdle() }
         defer { trimming.cancel() }
+        let watching = config.configWatch.map { interval in
+            Task { await ConfigWatcher(store: store, envFilePath: envFile).run(every: interval, logger: logger) }
+        }
+        defer { watching?.cancel() }
+        Task { await warnIfUnreachable(config.primary, store: store, logger: logger) }
         for await signal in signals.stream {
             if signal == SIGHUP {
                 switch await store.reload() {
@@ -47,8 +53,16 @@ public enum App {
                 }
                 continue
             }
-            logger.info("shutting down: draining in-flight requests (up to \(config.gracefulShutdown))")
-            await server.shutdown(grace: config.gracefulShutdown)
+            // Readiness says 503 from now on, while the listener stays open and requests in
+            // flight (and any the load balancer still sends) finish; then the server drains.
+            let grace = await store.current.gracefulShutdown
+            readiness.beginDraining()
+            logger.info("shutting down: /health/ready now answers 503; draining \(readiness.inFlight) in-flight request(s) (up to \(grace))")
+            let deadline = ContinuousClock.now + grace
+            while readiness.inFlight > 0, ContinuousClock.now < deadline {
+                try? await Task.sleep(for: .milliseconds(20))
+            }
+            await server.shutdown(grace: max(.zero, deadline - .now))
             serving.cancel()
             logger.info("stopped")
             break
@@ -62,9 +76,10 @@ public enum App {
 extension App {
     /// Wires configuration, registry, admission, metrics and transports into a listening server.
     /// Tests use it too, on port 0, so they exercise exactly what `serve` runs.
-    static func assemble(store: ConfigStore, host: String, port: UInt16) async throws -> (HTTPServer, ModelRegistry) {
+    static func assemble(store: ConfigStore, host: String, port: UInt16, readiness: Readiness = Readiness()) async throws -> (HTTPServer, ModelRegistry) {
         let config = await store.current
         let admission = Admission(limit: config.maxConcurrentRequests, maxQueued: config.maxQueuedRequests)
+        readiness.track(admission)
         let registry = ModelRegistry(created: unixTime())
         let transports = Transports()
         await registry.startRefreshing(every: .seconds(60), config: { await store.current }) { endpoint in
@@ -73,11 +88,29 @@ extension App {
         }
         let connections = ConnectionCount()
         let handler = ProxyHandler(store: store, registry: registry, metrics: Metrics(), admission: admission,
-                                   transports: transports, connections: { connections.value })
+                                   transports: transports, connections: { connections.value }, readiness: readiness)
         let server = try HTTPServer(host: host, port: port, limits: config.limits, handler: handler,
                                     errorResponder: openAIErrorResponder)
         connections.server = server
         return (server, registry)
+    }
+}
+
+extension App {
+    /// A new user's first clue that the upstream is not there: one line at start-up, not a
+    /// puzzling 502 on the first request.
+    static func warnIfUnreachable(_ primary: UpstreamEndpoint, store: ConfigStore, logger: Logger) async {
+        let client = Transports().client(for: await store.current.network)
+        do {
+            _ = try await ChatUpstream(transport: client, idleTimeout: .seconds(5)).models(primary)
+        } catch {
+            switch error {
+            case .unreachable, .timeout:
+                logger.warning("the primary upstream \(primary.url(primary.modelsPath)) is not answering (\(error.description)); requests will fail until it is up. Check with: hydracodedone check-config")
+            default:
+                break
+            }
+        }
     }
 }
 

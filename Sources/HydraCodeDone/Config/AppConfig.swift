@@ -42,6 +42,10 @@ public struct AppConfig: Sendable {
     public var maxUpstreamResponseBytes = 64 << 20
     /// TLS trust and proxies for upstream calls.
     public var network = UpstreamNetwork()
+    /// `PIPELINES_FILE`, kept so the config watcher can look at it.
+    public var pipelinesFile: String?
+    /// `CONFIG_WATCH_SECONDS`: how often to look for changed configuration files (nil: never).
+    public var configWatch: Duration?
 
     /// `@unchecked Sendable` is safe: both stored properties are `let`, and NSRegularExpression is
     /// immutable once built and documented thread-safe for matching; Foundation on Linux just does
@@ -154,6 +158,7 @@ public struct AppConfig: Sendable {
         c.strictModels = try flag("STRICT_MODELS") ?? false
         c.passthroughModels = try flag("PASSTHROUGH_MODELS") ?? false
         if let file = nonEmpty("PIPELINES_FILE") {
+            c.pipelinesFile = file
             do { c.pipelines = try PipelinesFile.load(path: file, lookup: value) } catch {
                 throw Invalid(variable: "PIPELINES_FILE", problem: "\(error)")
             }
@@ -171,6 +176,12 @@ public struct AppConfig: Sendable {
         c.maxConcurrentRequests = try integer("MAX_CONCURRENT_REQUESTS", 1...100_000) ?? c.maxConcurrentRequests
         c.maxQueuedRequests = try integer("MAX_QUEUED_REQUESTS", 0...1_000_000) ?? c.maxQueuedRequests
         c.maxUpstreamResponseBytes = try integer("MAX_UPSTREAM_RESPONSE_BYTES", 1024...(1 << 31)) ?? c.maxUpstreamResponseBytes
+        if let text = nonEmpty("CONFIG_WATCH_SECONDS") {
+            guard let s = Double(text), s >= 0, s <= 86_400 else {
+                throw Invalid(variable: "CONFIG_WATCH_SECONDS", problem: "must be a number of seconds (0 = off), got '\(text)'")
+            }
+            c.configWatch = s == 0 ? nil : .milliseconds(Int64(max(s, 0.1) * 1000))
+        }
         c.network.verify = try flag("UPSTREAM_TLS_VERIFY") ?? true
         for (key, path) in [("SSL_CERT_FILE", \AppConfig.network.caFile), ("UPSTREAM_CA_FILE", \AppConfig.network.extraCAFile)] {
             guard let file = nonEmpty(key) else { continue }
@@ -246,6 +257,7 @@ public struct AppConfig: Sendable {
             ("max_request_bytes", "\(limits.maxBodyBytes)"), ("max_connections", "\(limits.maxConnections)"),
             ("pipelines", "\(pipelines.map(\.id))"), ("strict_models", "\(strictModels)"), ("passthrough_models", "\(passthroughModels)"),
             ("max_concurrent_requests", "\(maxConcurrentRequests)"), ("max_queued_requests", "\(maxQueuedRequests)"),
+            ("config_watch", configWatch.map { "\($0)" } ?? "off"),
         ]
         return items + network.summary
     }

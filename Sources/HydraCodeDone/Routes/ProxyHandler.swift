@@ -11,6 +11,7 @@ public struct ProxyHandler: HTTPHandler {
     let admission: Admission
     let transports: Transports
     let connections: @Sendable () -> Int
+    let readiness: Readiness
 
     /// Only chat completions wait on upstreams; everything else answers at once.
     public func mayTakeLong(_ request: HTTPRequest) -> Bool { Route.match(request.path) == .chat }
@@ -22,6 +23,15 @@ public struct ProxyHandler: HTTPHandler {
             var response = HTTPResponse.json(200, .object(["status": .string("ok")]))
             response.headers.set("X-Request-Id", requestID)
             metrics.request(route: Route.health.rawValue, status: 200)
+            return response
+        }
+        // Readiness too: a probe must not queue behind a reload.
+        if Route.match(request.path) == .ready, request.method == "GET" || request.method == "HEAD" {
+            let status = readiness.isDraining ? "draining" : admission.isSaturated ? "saturated" : "ready"
+            let code = status == "ready" ? 200 : 503
+            var response = HTTPResponse.json(code, .object(["status": .string(status)]))
+            response.headers.set("X-Request-Id", requestID)
+            metrics.request(route: Route.ready.rawValue, status: code)
             return response
         }
         let config = await store.current
@@ -61,6 +71,8 @@ public struct ProxyHandler: HTTPHandler {
         switch route {
         case .health:
             return .json(200, .object(["status": .string("ok")]))
+        case .ready:
+            return .json(readiness.isDraining ? 503 : 200, .object(["status": .string(readiness.isDraining ? "draining" : "ready")]))
         case .models:
             return .json(200, await registry.listJSON(config))
         case .metrics:

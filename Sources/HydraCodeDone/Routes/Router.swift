@@ -3,11 +3,12 @@ import OpenAIWire
 
 /// Maps method and path to a route; the HTTP layer below knows nothing of these.
 enum Route: String, Sendable {
-    case health, models, metrics, chat
+    case health, ready, models, metrics, chat
 
     static func match(_ path: Substring) -> Route? {
         switch path {
         case "/health", "/v1/health": return .health
+        case "/health/ready", "/v1/health/ready": return .ready
         case "/v1/models", "/models": return .models
         case "/metrics": return .metrics
         case "/v1/chat/completions", "/chat/completions": return .chat
@@ -17,12 +18,12 @@ enum Route: String, Sendable {
 
     var allowedMethods: [String] {
         switch self {
-        case .health, .models, .metrics: return ["GET", "HEAD"]
+        case .health, .ready, .models, .metrics: return ["GET", "HEAD"]
         case .chat: return ["POST"]
         }
     }
 
-    var needsAuth: Bool { self != .health }
+    var needsAuth: Bool { self != .health && self != .ready }
 }
 
 extension HTTPResponse {
