@@ -11,6 +11,7 @@ enum AnswerCollector {
         var usage: Usage?
         var fellBack = false
         var upstreamFields = JSONObject()
+        var report: CritiqueReport?
         for event in events {
             switch event {
             case .content(let text): content = (content ?? "") + text
@@ -26,6 +27,7 @@ enum AnswerCollector {
             case .usage(let u): usage = u
             case .fellBack: fellBack = true
             case .upstreamFields(let f): upstreamFields = f
+            case .report(let r): report = r
             case .failed(let error): throw error
             }
         }
@@ -37,6 +39,6 @@ enum AnswerCollector {
         if message["refusal"] == nil { message["refusal"] = .null }
         if let reasoning { message["reasoning_content"] = .string(reasoning) }
         return PipelineAnswer(message: message, finishReason: finish, usage: usage, critiqued: outcome.critiqued,
-                              fellBack: fellBack, upstreamFields: upstreamFields)
+                              fellBack: fellBack, upstreamFields: upstreamFields, report: report)
     }
 }

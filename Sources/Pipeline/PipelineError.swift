@@ -7,6 +7,8 @@ public struct PipelineError: Error, Sendable {
     public let upstream: UpstreamError
     /// Secrets that must never appear in an error shown to a client.
     let secrets: [String]
+    /// Appended to the message: what the client still received (e.g. the draft, as reasoning).
+    public var note: String?
 
     public init(stage: PipelineStage, upstream: UpstreamError, secrets: [String]) {
         self.stage = stage
@@ -15,6 +17,12 @@ public struct PipelineError: Error, Sendable {
     }
 
     public var openAI: OpenAIError {
+        var error = described
+        if let note { error.message += " " + note }
+        return error
+    }
+
+    private var described: OpenAIError {
         let who = stage == .primary ? "primary" : "critique"
         switch upstream {
         case .unreachable(let why):

@@ -14,6 +14,8 @@ public enum PipelineEvent: Sendable {
     case upstreamFields(JSONObject)
     /// The critique failed and the primary's answer is being delivered instead.
     case fellBack
+    /// What the critique did; comes right before `.finish`.
+    case report(CritiqueReport)
     case failed(PipelineError)
 }
 
@@ -36,4 +38,6 @@ public struct PipelineAnswer: Sendable {
     public var fellBack: Bool
     /// Top-level fields of the answering upstream worth keeping (`system_fingerprint`, `service_tier`).
     public var upstreamFields: JSONObject
+    /// What the critique did (the answer's `hydra` object).
+    public var report: CritiqueReport?
 }

@@ -18,6 +18,9 @@ public struct PipelinePlan: Sendable {
     public var primary: Stage
     /// nil: the primary's answer is the answer.
     public var critique: Stage?
+    /// Why `critique` is nil for this request although one is configured ("background task"),
+    /// for the answer's `hydra` report; nil when no critique is configured.
+    public var critiqueSkipReason: String?
     public var critiquePrompt: String
     public var critiqueFailure: CritiqueFailure
     /// Headers from the client allowed through to the upstream.

@@ -95,14 +95,20 @@ public actor PipelineRun {
         return PipelineError(stage: stage, upstream: error, secrets: secrets)
     }
 
+    /// What the critique did, sent before the finish (the answer's `hydra` object).
+    private var report = CritiqueReport(outcome: .off)
+
     private func runLoop() async -> Outcome {
         phase = .primary
         let critique = plan.critique
+        if critique == nil, let why = plan.critiqueSkipReason { report = CritiqueReport(outcome: .skipped, reason: why) }
+        let primaryStart = clock.now
         // Collect the draft (shown live as reasoning when asked); keep the raw deltas in case
         // they turn out to be tool calls.
         let primaryEmit: Emit = critique == nil ? .content : plan.showDraft ? .reasoning : .hold
         guard case .completed(let primary) = await runStage(.primary, plan.primary, body: StageRequests.primary(request, model: plan.primary.endpoint.model, stream: mode == .streamed),
                                                             emit: primaryEmit) else { return Outcome() }
+        report.primaryMs = (clock.now - primaryStart).milliseconds
         usage = primary.usage
         if critique != nil { draft = primary.text }
         guard let critique else {
@@ -113,6 +119,8 @@ public actor PipelineRun {
         if primary.sawToolCalls {
             // Tool calls go back as the primary wrote them: agents execute them.
             observer.critiqueSkippedForToolCalls()
+            report = CritiqueReport(outcome: .skipped, reason: "tool calls")
+            report.primaryMs = (clock.now - primaryStart).milliseconds
             replay(primary)
             phase = .finished
             return Outcome()
@@ -120,6 +128,8 @@ public actor PipelineRun {
 
         var best = primary
         let rounds = max(1, plan.rounds)
+        let critiqueStart = clock.now
+        report.outcome = .applied
         for round in 1...rounds {
             let isLast = round == rounds
             phase = .critique(round: round)
@@ -129,30 +139,51 @@ public actor PipelineRun {
             case .completed(let refined):
                 usage = usage.flatMap { u in refined.usage.map { u + $0 } }
                 best = refined
+                report.rounds = round
             case .failed(let error) where error != .cancelled && !contentSent && plan.critiqueFailure == .fallback:
                 // Nothing of the final answer reached the client yet: deliver the best so far
                 // whole, with the finish reason of the stage that wrote it.
-                _ = failure(.critique, error)
+                let reported = failure(.critique, error)
                 observer.critiqueFellBack(error)
                 emit(.fellBack)
+                report.outcome = .fallback
+                report.reason = reported.openAI.message
+                report.critiqueMs = (clock.now - critiqueStart).milliseconds
+                if plan.showDraft {
+                    // The draft above was shown as "thinking": say plainly that it is the answer.
+                    emit(.delta(["reasoning_content": .string("\n\n— critique unavailable (\(reported.openAI.message)); the answer is the unreviewed draft —\n")]))
+                }
                 if !best.fields.isEmpty { emit(.upstreamFields(best.fields)) }
                 emit(.content(best.text))
                 finish(best.finish)
                 phase = .finished
                 return Outcome()
             case .failed(let error):
-                emit(.failed(failure(.critique, error)))
+                var reported = failure(.critique, error)
+                if error != .cancelled {
+                    if plan.showDraft {
+                        reported.note = "The unreviewed draft was delivered as reasoning_content."
+                    } else {
+                        // The client has a fragment of the critique at most; the proxy holds the
+                        // whole draft, which must not be lost: deliver it before the error.
+                        emit(.delta(["reasoning_content": .string(best.text)]))
+                        reported.note = "The complete unreviewed draft was delivered as reasoning_content before this error."
+                    }
+                }
+                emit(.failed(reported))
                 return Outcome()
             case .stopped:
                 return Outcome()
             }
         }
+        report.critiqueMs = (clock.now - critiqueStart).milliseconds
         finish(best.finish)
         phase = .finished
         return Outcome(critiqued: true)
     }
 
     private func finish(_ reason: String?) {
+        emit(.report(report))
         emit(.finish(reason: reason))
         if let usage { emit(.usage(usage)) }
     }

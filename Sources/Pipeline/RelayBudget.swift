@@ -65,7 +65,7 @@ extension PipelineEvent {
         switch self {
         case .content(let text): return text.utf8.count
         case .delta(let object): return JSONValue.object(object).approximateSize
-        case .finish, .usage, .fellBack, .failed, .upstreamFields: return 0
+        case .finish, .usage, .fellBack, .failed, .upstreamFields, .report: return 0
         }
     }
 }

@@ -16,7 +16,7 @@ enum StageRequests {
     static func critique(_ request: ChatRequest, draft: String, prompt: String, model: String, stream: Bool) -> JSONObject {
         var body = JSONObject()
         body["model"] = .string(model)
-        var messages = request.messages
+        var messages = ToolTurns.asText(request.messages)
         messages.append(.object(["role": .string("assistant"), "content": .string(draft)]))
         messages.append(.object(["role": .string("user"), "content": .string(prompt)]))
         body["messages"] = .array(messages)

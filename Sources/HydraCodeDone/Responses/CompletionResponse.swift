@@ -18,6 +18,7 @@ enum CompletionResponse {
         o["choices"] = .array([.object(choice)])
         if let u = answer.usage { o["usage"] = u.json }
         for entry in answer.upstreamFields.entries { o[entry.key] = entry.value }
+        if let report = answer.report { o["hydra"] = report.json }
         return JSONWriter.bytes(.object(o))
     }
 }
@@ -32,18 +33,19 @@ struct ChunkFactory: Sendable {
     /// The answering upstream's `system_fingerprint` / `service_tier`, once known.
     var upstreamFields = JSONObject()
 
-    func event(delta: JSONObject, finishReason: String? = nil) -> [UInt8] {
+    /// `extra`: top-level fields for this chunk only (the final chunk's `hydra`).
+    func event(delta: JSONObject, finishReason: String? = nil, extra: JSONObject = [:]) -> [UInt8] {
         var choice = JSONObject()
         choice["index"] = .int(0)
         choice["delta"] = .object(delta)
         choice["logprobs"] = .null
         choice["finish_reason"] = finishReason.map(JSONValue.string) ?? .null
-        return frame(choices: [.object(choice)], usage: nil)
+        return frame(choices: [.object(choice)], usage: nil, extra: extra)
     }
 
     func usageEvent(_ usage: Usage) -> [UInt8] { frame(choices: [], usage: usage) }
 
-    private func frame(choices: [JSONValue], usage: Usage?) -> [UInt8] {
+    private func frame(choices: [JSONValue], usage: Usage?, extra: JSONObject = [:]) -> [UInt8] {
         var o = JSONObject()
         o["id"] = .string(id)
         o["object"] = .string("chat.completion.chunk")
@@ -52,6 +54,7 @@ struct ChunkFactory: Sendable {
         for entry in upstreamFields.entries { o[entry.key] = entry.value }
         o["choices"] = .array(choices)
         if let usage { o["usage"] = usage.json }
+        for entry in extra.entries { o[entry.key] = entry.value }
         var out = Array("data: ".utf8)
         JSONWriter.write(.object(o), into: &out)
         out.append(contentsOf: [0x0A, 0x0A])

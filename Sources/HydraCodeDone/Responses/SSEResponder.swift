@@ -61,6 +61,7 @@ struct SSEResponder: Sendable {
         }
 
         var usage: Usage?
+        var report: CritiqueReport?
         var failed = false
         var answer = ""
         func write(_ event: PipelineEvent) async throws {
@@ -71,7 +72,10 @@ struct SSEResponder: Sendable {
             case .delta(let delta):
                 try await send(chunks.event(delta: delta))
             case .finish(let reason):
-                try await send(chunks.event(delta: [:], finishReason: reason ?? "stop"))
+                // The final chunk says what the critique did (`hydra`), so a fallback is visible.
+                try await send(chunks.event(delta: [:], finishReason: reason ?? "stop", extra: report.map { ["hydra": $0.json] } ?? [:]))
+            case .report(let r):
+                report = r
             case .usage(let u):
                 usage = u
             case .upstreamFields(let fields):

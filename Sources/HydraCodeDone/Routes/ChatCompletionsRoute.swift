@@ -84,7 +84,7 @@ struct ChatCompletionsRoute {
         // Our request id stays here: llama.cpp's server rejects any X-Request-Id that is not a UUID.
         var forwarded: [(String, String)] = []
         for name in Self.forwardedHeaderNames { if let v = http.headers[name] { forwarded.append((name, v)) } }
-        return PipelinePlan(
+        var plan = PipelinePlan(
             primary: .init(endpoint: choice.primary, upstream: transports.chat(for: choice.primary, config: config)),
             critique: choice.critique.map { .init(endpoint: $0, upstream: transports.chat(for: $0, config: config)) },
             critiquePrompt: choice.prompt,
@@ -94,6 +94,8 @@ struct ChatCompletionsRoute {
             showDraft: choice.showDraft,
             rounds: choice.rounds,
             executor: http.executor)
+        if choice.isBackgroundTask { plan.critiqueSkipReason = "background task" }
+        return plan
     }
 
     private func observer(_ summary: String, _ start: ContinuousClock.Instant) -> RequestObserver {
