@@ -84,10 +84,12 @@ def translate_nullable(node: Any) -> Any:
 class Schemas:
     """The vendored OpenAPI fragment as a referencing registry plus one validator per schema."""
 
-    def __init__(self, path: pathlib.Path = SCHEMA_FILE):
+    def __init__(self, path: pathlib.Path = SCHEMA_FILE, nullable_as_null: bool = True):
+        """`nullable_as_null=False` reads the document literally (only for showing why the
+        translation is needed)."""
         self.path = path
         self.raw = json.loads(path.read_text(encoding="utf-8"))
-        self.document = translate_nullable(self.raw)
+        self.document = translate_nullable(self.raw) if nullable_as_null else self.raw
         self.source = self.raw.get("x-source", {})
         resource = referencing.Resource.from_contents(
             self.document, default_specification=referencing.jsonschema.DRAFT202012)
@@ -185,7 +187,7 @@ class Recorder:
         self.lock = threading.RLock()
         self.counts: Counter = Counter()          # category -> validated
         self.by_schema: Counter = Counter()       # schema name (+ " in stream") -> validated
-        self.notes: Counter = Counter()           # things seen but not validated, by reason
+        self.notes: Counter = Counter()           # remarks for the summary (e.g. streams cut short)
         self.violations: List[Violation] = []
         self.servers: Dict[int, str] = {}          # loopback port -> label
         self.seen_sse: set = set()                # digests of SSE bodies already validated
@@ -295,6 +297,7 @@ class BodyCheck:
         self.buffer = b""
         self.body = bytearray()
         self.finished = False
+        self.done_seen = False
         self.decoder = None
         encoding = (content_encoding or "").strip().lower()
         if encoding in ("gzip", "x-gzip"):
@@ -358,8 +361,8 @@ class BodyCheck:
                 self._drain_events(final=True)
                 with RECORDER.lock:
                     RECORDER.seen_sse.add(digest(bytes(self.body)))
-            else:
-                RECORDER.note("streams closed early (complete events validated)")
+            elif not self.done_seen:  # clients may close right after [DONE]: that is complete
+                RECORDER.note("streams closed before [DONE] (the events received were validated)")
             return
         if not complete:
             RECORDER.note("bodies not read to the end (not validated)")
@@ -404,6 +407,8 @@ class BodyCheck:
         if not data_lines:
             return  # comments (keep-alives) and empty events carry no body
         payload = b"\n".join(data_lines)
+        if payload.strip() == b"[DONE]":
+            self.done_seen = True
         check_sse_payload(payload, self.where)
 
 
