@@ -62,7 +62,13 @@ struct FakeRoutes {
         let script = fake.state.withLock { s -> FakeScript in
             s.recorded.append(.init(path: path, headers: headers, body: body))
             s.stats.requests += 1
-            return s.scripts[model] ?? FakeScript()
+            guard var script = s.scripts[model] else { return FakeScript() }
+            if let left = script.failTimes {
+                if left <= 0 { return script.recovered }
+                script.failTimes = left - 1
+                s.scripts[model] = script
+            }
+            return script
         }
         let stream = body["stream"]?.boolValue ?? false
         let includeUsage = body["stream_options"]?["include_usage"]?.boolValue ?? false
@@ -73,7 +79,9 @@ struct FakeRoutes {
         if script.reset == "before_headers" { return .connectionReset }
         if script.status != 200 {
             let errorBody = script.errorBody ?? JSONWriter.string(OpenAIError(status: script.status, message: "scripted failure \(script.status)").json)
-            return HTTPResponse(status: script.status, headers: ["Content-Type": script.contentType ?? "application/json"], text: errorBody)
+            var headers: HTTPHeaders = ["Content-Type": script.contentType ?? "application/json"]
+            if let wait = script.retryAfter { headers.set("Retry-After", String(wait)) }
+            return HTTPResponse(status: script.status, headers: headers, text: errorBody)
         }
         if let raw = script.rawBody {
             return HTTPResponse(status: 200, headers: ["Content-Type": script.contentType ?? (stream ? "text/event-stream" : "application/json")], text: raw)

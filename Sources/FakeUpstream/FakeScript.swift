@@ -21,6 +21,11 @@ public struct FakeScript: Sendable {
     public var noDone = false
     /// Streamed: the content chunks are sent this many times over (long streams from a short script).
     public var repeatCount = 1
+    /// `Retry-After` (seconds) on a non-200 answer.
+    public var retryAfter: Int?
+    /// The failure (`status`, `reset`, `hang`) applies to this many requests, then the model
+    /// answers normally (nil: always).
+    public var failTimes: Int?
 
     public init() {}
 
@@ -46,6 +51,18 @@ public struct FakeScript: Sendable {
         hang = o["hang"]?.boolValue ?? false
         noDone = o["no_done"]?.boolValue ?? false
         repeatCount = max(1, o["repeat"]?.intValue ?? 1)
+        retryAfter = o["retry_after"]?.intValue
+        failTimes = o["fail_times"]?.intValue
+    }
+
+    /// The script without its failure: what a `fail_times` script answers once used up.
+    var recovered: FakeScript {
+        var s = self
+        s.status = 200
+        s.reset = nil
+        s.hang = false
+        s.failTimes = nil
+        return s
     }
 
     func text(model: String) -> String { content ?? "Answer from \(model)" }

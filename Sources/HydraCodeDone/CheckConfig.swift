@@ -35,9 +35,9 @@ enum CheckConfig {
             } catch {
                 ok = false
                 switch error {
-                case .status(let s, _) where s == 401 || s == 403:
+                case .status(let s, _, _) where s == 401 || s == 403:
                     print("✗ \(name): \(url) refused the API key (HTTP \(s)); check \(name.uppercased())_API_KEY / OPENAI_API_KEY")
-                case .status(let s, let m):
+                case .status(let s, let m, _):
                     print("✗ \(name): \(url) answered HTTP \(s): \(m)")
                 case .unreachable(let why):
                     print("✗ \(name): cannot reach \(url) (\(why)); is the server running, and is the base URL right? (inside Docker, localhost is the container itself)")

@@ -3,7 +3,7 @@ import OpenAIWire
 /// What the critique did for one answer, for machines: the `hydra` object on a stream's final
 /// chunk and on a JSON answer. SDKs ignore unknown top-level fields; a client that wants to know
 /// whether its answer was reviewed reads this instead of guessing.
-public struct CritiqueReport: Sendable, Equatable {
+public struct CritiqueReport: Sendable {
     public enum Outcome: String, Sendable {
         /// The critique wrote the answer.
         case applied
@@ -20,6 +20,8 @@ public struct CritiqueReport: Sendable, Equatable {
     public var reason: String?
     /// Critique rounds that completed.
     public var rounds = 0
+    /// With parallel drafts: how many were asked for and how many were written (the rest failed).
+    public var drafts: (requested: Int, written: Int)?
     public var primaryMs: Int?
     public var critiqueMs: Int?
 
@@ -32,6 +34,7 @@ public struct CritiqueReport: Sendable, Equatable {
         var o: JSONObject = ["critique": .string(outcome.rawValue)]
         if let reason { o["reason"] = .string(reason) }
         o["rounds"] = .int(rounds)
+        if let drafts { o["drafts"] = .object(["requested": .int(drafts.requested), "written": .int(drafts.written)]) }
         var timings = JSONObject()
         if let primaryMs { timings["primary"] = .int(primaryMs) }
         if let critiqueMs { timings["critique"] = .int(critiqueMs) }

@@ -29,10 +29,10 @@ public struct PipelineError: Error, Sendable {
             return OpenAIError(status: 502, message: "The \(who) upstream is unreachable: \(scrub(why))", type: "upstream_error", code: "upstream_unreachable")
         case .timeout:
             return OpenAIError(status: 504, message: "The \(who) upstream sent nothing within the timeout (UPSTREAM_TIMEOUT_SECONDS).", type: "timeout_error", code: "upstream_timeout")
-        case .status(let status, let message) where (400..<500).contains(status):
+        case .status(let status, let message, _) where (400..<500).contains(status):
             return OpenAIError(status: status, message: "The \(who) upstream rejected the request: \(scrub(message))",
                                type: OpenAIError.defaultType(status), code: "upstream_\(status)")
-        case .status(let status, let message):
+        case .status(let status, let message, _):
             return OpenAIError(status: 502, message: "The \(who) upstream failed with \(status): \(scrub(message))", type: "upstream_error", code: "upstream_error")
         case .malformed(let why):
             return OpenAIError(status: 502, message: "The \(who) upstream sent a malformed response: \(scrub(why))", type: "upstream_error", code: "upstream_malformed")

@@ -7,15 +7,26 @@ public struct PipelinePlan: Sendable {
     public struct Stage: Sendable {
         public var endpoint: UpstreamEndpoint
         public var upstream: ChatUpstream
-        public init(endpoint: UpstreamEndpoint, upstream: ChatUpstream) {
+        /// Tried in order when this one cannot answer (see `StageCall`).
+        public var fallbacks: [Stage]
+        public init(endpoint: UpstreamEndpoint, upstream: ChatUpstream, fallbacks: [Stage] = []) {
             self.endpoint = endpoint
             self.upstream = upstream
+            self.fallbacks = fallbacks
         }
     }
 
     public enum CritiqueFailure: String, Sendable { case fallback, error }
 
     public var primary: Stage
+    /// Drafts written beside the primary's, in parallel, for the critique to merge (`DRAFTS`).
+    public var extraDrafts: [Stage] = []
+    /// The critique's instruction when it merges several drafts.
+    public var mergePrompt = ""
+    /// Retries, alternatives and cooldown for every stage's calls.
+    public var retry = RetryPolicy()
+    /// Shared by all requests: which upstreams failed recently.
+    public var cooldowns: Cooldowns?
     /// nil: the primary's answer is the answer.
     public var critique: Stage?
     /// Why `critique` is nil for this request although one is configured ("background task"),
@@ -58,10 +69,22 @@ public protocol PipelineObserver: Sendable {
     func critiqueFellBack(_ error: UpstreamError)
     /// The draft was tool calls: returned as is, without a critique.
     func critiqueSkippedForToolCalls()
+    /// One of several parallel drafts ended (`error` nil: it succeeded).
+    func draftFinished(_ index: Int, of count: Int, after: Duration, error: UpstreamError?)
+    /// The same upstream is asked again after `after` (a 408/429/503).
+    func upstreamRetried(_ stage: PipelineStage, _ endpoint: UpstreamEndpoint, reason: String, after: Duration)
+    /// `from` could not answer; `to` is tried next.
+    func fellOver(_ stage: PipelineStage, from: UpstreamEndpoint, to: UpstreamEndpoint?, reason: String)
+    /// The stage was answered by an alternative, not its first upstream.
+    func answeredBy(_ stage: PipelineStage, _ endpoint: UpstreamEndpoint)
 }
 
 extension PipelineObserver {
     public func critiqueSkippedForToolCalls() {}
+    public func draftFinished(_ index: Int, of count: Int, after: Duration, error: UpstreamError?) {}
+    public func upstreamRetried(_ stage: PipelineStage, _ endpoint: UpstreamEndpoint, reason: String, after: Duration) {}
+    public func fellOver(_ stage: PipelineStage, from: UpstreamEndpoint, to: UpstreamEndpoint?, reason: String) {}
+    public func answeredBy(_ stage: PipelineStage, _ endpoint: UpstreamEndpoint) {}
 }
 
 public enum PipelineStage: String, Sendable { case primary, critique }

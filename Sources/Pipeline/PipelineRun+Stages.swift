@@ -7,7 +7,7 @@ extension PipelineRun {
     /// tool-call replay, or only collected (an intermediate critique round).
     enum Emit { case content, reasoning, hold, none }
 
-    struct StageOutput {
+    struct StageOutput: Sendable {
         var text = ""
         /// Raw deltas of a held draft (streamed), or its message (whole), for a tool-call replay.
         var deltas: [JSONObject] = []
@@ -18,7 +18,7 @@ extension PipelineRun {
         var fields = JSONObject()
     }
 
-    enum StageResult {
+    enum StageResult: Sendable {
         case completed(StageOutput)
         /// The call failed; the caller decides between fallback and error.
         case failed(UpstreamError)
@@ -26,17 +26,23 @@ extension PipelineRun {
         case stopped
     }
 
-    func runStage(_ stage: PipelineStage, _ target: PipelinePlan.Stage, body: JSONObject, emit mode: Emit) async -> StageResult {
+    /// `failureIsFinal`: a failed primary ends the run with an error (a parallel draft's does not).
+    func runStage(_ stage: PipelineStage, _ target: PipelinePlan.Stage, body: JSONObject, emit mode: Emit,
+                  failureIsFinal: Bool = true) async -> StageResult {
         observer.stageStarted(stage)
         let started = clock.now
         let result = self.mode == .streamed ? await streamed(stage, target, body: body, emit: mode, started: started)
                                             : await whole(stage, target, body: body, emit: mode)
         if case .completed = result { observer.stageFinished(stage, after: clock.now - started) }
-        if stage == .primary, case .failed(let error) = result {
+        if stage == .primary, failureIsFinal, case .failed(let error) = result {
             emit(.failed(failure(.primary, error)))
             return .stopped
         }
         return result
+    }
+
+    func call(_ stage: PipelineStage, _ target: PipelinePlan.Stage) -> StageCall {
+        StageCall(stage: stage, target: target, policy: plan.retry, cooldowns: plan.cooldowns, observer: observer)
     }
 
     private func show(_ text: String, as mode: Emit) {
@@ -53,7 +59,7 @@ extension PipelineRun {
     /// Reads one stage's stream, relaying text live as it is asked to.
     private func streamed(_ stage: PipelineStage, _ target: PipelinePlan.Stage, body: JSONObject, emit mode: Emit,
                           started: ContinuousClock.Instant) async -> StageResult {
-        let stream = StageStream.start(target, body: body, headers: plan.forwardedHeaders, executor: plan.executor, budget: budget)
+        let stream = StageStream.start(call(stage, target), body: body, headers: plan.forwardedHeaders, executor: plan.executor, budget: budget)
         var output = StageOutput()
         var filter = ThinkFilter()
         var firstSeen = false
@@ -108,8 +114,11 @@ extension PipelineRun {
 
     private func whole(_ stage: PipelineStage, _ target: PipelinePlan.Stage, body: JSONObject, emit mode: Emit) async -> StageResult {
         let object: JSONObject
+        let headers = plan.forwardedHeaders
         do {
-            object = try await target.upstream.complete(target.endpoint, body: body, extraHeaders: plan.forwardedHeaders)
+            (object, _) = try await call(stage, target).run(body: body) { candidate, body throws(UpstreamError) in
+                try await candidate.upstream.complete(candidate.endpoint, body: body, extraHeaders: headers)
+            }
         } catch {
             return .failed(error)
         }

@@ -105,11 +105,23 @@ public actor PipelineRun {
         let primaryStart = clock.now
         // Collect the draft (shown live as reasoning when asked); keep the raw deltas in case
         // they turn out to be tool calls.
-        let primaryEmit: Emit = critique == nil ? .content : plan.showDraft ? .reasoning : .hold
-        guard case .completed(let primary) = await runStage(.primary, plan.primary, body: StageRequests.primary(request, model: plan.primary.endpoint.model, stream: mode == .streamed),
-                                                            emit: primaryEmit) else { return Outcome() }
+        let primary: StageOutput
+        var drafts: [StageOutput] = []
+        if critique != nil, !plan.extraDrafts.isEmpty {
+            guard let written = await runDrafts() else { return Outcome() }
+            drafts = written
+            report.drafts = (requested: plan.extraDrafts.count + 1, written: written.count)
+            // A tool-call draft is answered as is, as with one draft (the first such wins).
+            primary = written.first(where: \.sawToolCalls) ?? written[0]
+            usage = written.dropFirst().reduce(written[0].usage) { sum, d in sum.flatMap { s in d.usage.map { s + $0 } } }
+        } else {
+            let primaryEmit: Emit = critique == nil ? .content : plan.showDraft ? .reasoning : .hold
+            guard case .completed(let only) = await runStage(.primary, plan.primary, body: StageRequests.primary(request, model: plan.primary.endpoint.model, stream: mode == .streamed),
+                                                             emit: primaryEmit) else { return Outcome() }
+            primary = only
+            usage = only.usage
+        }
         report.primaryMs = (clock.now - primaryStart).milliseconds
-        usage = primary.usage
         if critique != nil { draft = primary.text }
         guard let critique else {
             finish(primary.finish)
@@ -134,7 +146,9 @@ public actor PipelineRun {
             let isLast = round == rounds
             phase = .critique(round: round)
             if plan.showDraft, !isLast { emit(.delta(["reasoning_content": .string("\n\n— critique round \(round) —\n\n")])) }
-            let body = StageRequests.critique(request, draft: best.text, prompt: plan.critiquePrompt, model: critique.endpoint.model, stream: mode == .streamed)
+            let body = round == 1 && drafts.count > 1
+                ? StageRequests.merge(request, drafts: drafts.map(\.text), prompt: plan.mergePrompt, model: critique.endpoint.model, stream: mode == .streamed)
+                : StageRequests.critique(request, draft: best.text, prompt: plan.critiquePrompt, model: critique.endpoint.model, stream: mode == .streamed)
             switch await runStage(.critique, critique, body: body, emit: isLast ? .content : plan.showDraft ? .reasoning : .none) {
             case .completed(let refined):
                 usage = usage.flatMap { u in refined.usage.map { u + $0 } }

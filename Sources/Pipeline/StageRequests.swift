@@ -27,6 +27,30 @@ enum StageRequests {
         return body
     }
 
+    /// The critique's first round when several drafts were written: the conversation, then one
+    /// user turn with the merge instruction and every draft, labelled.
+    static func merge(_ request: ChatRequest, drafts: [String], prompt: String, model: String, stream: Bool) -> JSONObject {
+        var body = JSONObject()
+        body["model"] = .string(model)
+        var messages = ToolTurns.asText(request.messages)
+        var text = prompt
+        for (index, draft) in drafts.enumerated() {
+            text += "\n\n=== Draft \(index + 1) of \(drafts.count) ===\n\(draft)"
+        }
+        text += "\n\n=== End of drafts ==="
+        messages.append(.object(["role": .string("user"), "content": .string(text)]))
+        body["messages"] = .array(messages)
+        for key in copiedToCritique {
+            if let value = request.body[key] { body[key] = value }
+        }
+        setStreaming(&body, stream)
+        return body
+    }
+
+    /// Drafts after the first, from the same model, when the client set no temperature: so that
+    /// they differ (documented in the README).
+    static let draftTemperature = "0.9"
+
     /// Streams always ask for usage: the proxy reports the sum of both stages.
     static func setStreaming(_ body: inout JSONObject, _ stream: Bool) {
         body["stream"] = .bool(stream)

@@ -5,12 +5,15 @@ import Upstream
 /// (or cancelling it) cancels the call, which closes the upstream connection. The consumer gives
 /// each delta's `cost` back to the budget once it has handled it.
 enum StageStream {
-    static func start(_ stage: PipelinePlan.Stage, body: JSONObject, headers: [(String, String)],
+    static func start(_ call: StageCall, body: JSONObject, headers: [(String, String)],
                       executor: (any TaskExecutor)?, budget: RelayBudget) -> AsyncStream<StageEvent> {
         let (stream, continuation) = AsyncStream<StageEvent>.makeStream()
         let task = Task(executorPreference: executor) {
             do {
-                let chunks = try await stage.upstream.stream(stage.endpoint, body: body, extraHeaders: headers)
+                // Retries and alternatives apply until the stream opens; after that, no.
+                let (chunks, _) = try await call.run(body: body) { candidate, body throws(UpstreamError) in
+                    try await candidate.upstream.stream(candidate.endpoint, body: body, extraHeaders: headers)
+                }
                 var kept = JSONObject()
                 while true {
                     // Read on only while the client keeps up (see RelayBudget).

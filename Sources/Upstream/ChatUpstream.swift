@@ -27,7 +27,7 @@ public struct ChatUpstream: Sendable {
         let text = ErrorText(endpoint)
         let response = try await post(endpoint, body, streaming: false, extraHeaders: extraHeaders)
         let bytes = try await response.body.collect(limit: maxResponseBytes)
-        try text.checkStatus(response.status, bytes)
+        try text.checkStatus(response.status, bytes, retryAfter: response.header("retry-after"))
         guard case .object(let object)? = try? JSONParser.parse(bytes) else {
             throw .malformed("the body is not a JSON object (\(text.excerpt(bytes)))")
         }
@@ -44,7 +44,7 @@ public struct ChatUpstream: Sendable {
         let response = try await post(endpoint, body, streaming: true, extraHeaders: extraHeaders)
         if response.status != 200 {
             let bytes = (try? await response.body.collect(limit: 1 << 20)) ?? []
-            try text.checkStatus(response.status, bytes)
+            try text.checkStatus(response.status, bytes, retryAfter: response.header("retry-after"))
         }
         let contentType = response.header("content-type")?.lowercased() ?? ""
         if contentType.contains("application/json") {
@@ -80,7 +80,7 @@ struct ErrorText: Sendable {
 
     init(_ endpoint: UpstreamEndpoint) { secrets = [endpoint.apiKey].compactMap { $0 } }
 
-    func checkStatus(_ status: Int, _ bytes: [UInt8]) throws(UpstreamError) {
+    func checkStatus(_ status: Int, _ bytes: [UInt8], retryAfter: String? = nil) throws(UpstreamError) {
         guard !(200..<300).contains(status) else { return }
         var message = "HTTP \(status)"
         if case .object(let o)? = try? JSONParser.parse(bytes), let m = o["error"].flatMap(message(fromError:)) ?? o["detail"]?.stringValue ?? o["message"]?.stringValue {
@@ -88,7 +88,9 @@ struct ErrorText: Sendable {
         } else if !bytes.isEmpty {
             message = excerpt(bytes)
         }
-        throw .status(status, message: message)
+        // Seconds only; an HTTP-date Retry-After is rare from APIs and treated as absent.
+        let wait = retryAfter.flatMap { Int($0.trimmingCharacters(" \t")) }.flatMap { $0 >= 0 && $0 <= 86_400 ? Duration.seconds($0) : nil }
+        throw .status(status, message: message, retryAfter: wait)
     }
 
     func message(fromError error: JSONValue) -> String? {

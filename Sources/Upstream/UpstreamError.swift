@@ -4,8 +4,9 @@ public enum UpstreamError: Error, Sendable, Equatable {
     case unreachable(String)
     /// No byte from the upstream for the configured time.
     case timeout
-    /// The upstream answered with an error status; `message` is its own (truncated, scrubbed).
-    case status(Int, message: String)
+    /// The upstream answered with an error status; `message` is its own (truncated, scrubbed);
+    /// `retryAfter` is its `Retry-After` in seconds, when it sent one.
+    case status(Int, message: String, retryAfter: Duration? = nil)
     /// Not HTTP, not JSON, not the shape we expect.
     case malformed(String)
     /// Valid JSON whose fields have types OpenAI's schema does not allow (`"content": 123`).
@@ -22,7 +23,7 @@ public enum UpstreamError: Error, Sendable, Equatable {
         switch self {
         case .unreachable: return "unreachable"
         case .timeout: return "timeout"
-        case .status(let s, _): return s >= 500 ? "status_5xx" : "status_4xx"
+        case .status(let s, _, _): return s >= 500 ? "status_5xx" : "status_4xx"
         case .malformed: return "malformed"
         case .invalid: return "invalid"
         case .truncated: return "truncated"
@@ -35,7 +36,7 @@ public enum UpstreamError: Error, Sendable, Equatable {
         switch self {
         case .unreachable(let why): return "upstream unreachable: \(why)"
         case .timeout: return "upstream sent nothing within the timeout"
-        case .status(let s, let m): return "upstream answered \(s): \(m)"
+        case .status(let s, let m, _): return "upstream answered \(s): \(m)"
         case .malformed(let why): return "upstream sent a malformed response: \(why)"
         case .invalid(let why): return "upstream sent an invalid response: \(why)"
         case .truncated(let why): return "upstream response ended early: \(why)"

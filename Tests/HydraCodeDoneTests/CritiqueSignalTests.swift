@@ -105,7 +105,7 @@ extension CritiqueSignalTests {
         let body = #"""
         {"model":"hydracodedone","tools":[{"type":"function","function":{"name":"get_weather","parameters":{"type":"object"}}}],
          "messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"Weather in Oslo?"},
-          {"role":"assistant","content":null,"tool_calls":[{"id":"call_9","type":"function","function":{"name":"get_weather","arguments":"{"city":"Oslo"}"}}]},
+          {"role":"assistant","content":null,"tool_calls":[{"id":"call_9","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Oslo\"}"}}]},
           {"role":"tool","tool_call_id":"call_9","content":"-3 C, snow"},
           {"role":"user","content":"And should I cycle?"}]}
         """#

@@ -27,6 +27,16 @@ public struct AppConfig: Sendable {
     public var showDraft = false
     /// `CRITIQUE_ROUNDS`: how many times the critique refines the answer.
     public var rounds = 1
+    /// `DRAFTS`: parallel drafts the critique merges (1: the classic single draft).
+    public var drafts = 1
+    /// `CRITIQUE_MERGE_PROMPT`: the critique's instruction when it merges several drafts.
+    public var mergePrompt = DefaultPrompt.merge
+    /// `PRIMARY_FALLBACKS` / `CRITIQUE_FALLBACKS`: alternatives tried in order when a stage's
+    /// upstream cannot answer.
+    public var primaryFallbacks: [UpstreamEndpoint] = []
+    public var critiqueFallbacks: [UpstreamEndpoint] = []
+    /// `UPSTREAM_RETRIES`, `UPSTREAM_RETRY_MAX_WAIT_SECONDS`, `UPSTREAM_COOLDOWN_SECONDS`.
+    public var retry = RetryPolicy()
     /// Named pipelines from `PIPELINES_FILE`, listed in `/v1/models` and chosen by `model`.
     public var pipelines: [NamedPipeline] = []
     /// `STRICT_MODELS=true`: an unknown model is a 404 instead of the default pipeline.
@@ -155,6 +165,22 @@ public struct AppConfig: Sendable {
             }
         }
         c.rounds = try integer("CRITIQUE_ROUNDS", 1...5) ?? c.rounds
+        c.drafts = try integer("DRAFTS", 1...8) ?? c.drafts
+        if let prompt = value("CRITIQUE_MERGE_PROMPT"), !prompt.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+            c.mergePrompt = prompt
+        }
+        c.primaryFallbacks = try parseFallbacks("PRIMARY_FALLBACKS", nonEmpty("PRIMARY_FALLBACKS"), stage: c.primary, lookup: value)
+        if let critique = c.critique {
+            c.critiqueFallbacks = try parseFallbacks("CRITIQUE_FALLBACKS", nonEmpty("CRITIQUE_FALLBACKS"), stage: critique, lookup: value)
+        }
+        c.retry.retries = try integer("UPSTREAM_RETRIES", 0...5) ?? c.retry.retries
+        c.retry.maxWait = try seconds("UPSTREAM_RETRY_MAX_WAIT_SECONDS") ?? c.retry.maxWait
+        if let text = nonEmpty("UPSTREAM_COOLDOWN_SECONDS") {
+            guard let s = Double(text), s >= 0, s <= 86_400 else {
+                throw Invalid(variable: "UPSTREAM_COOLDOWN_SECONDS", problem: "must be a number of seconds (0 = off), got '\(text)'")
+            }
+            c.retry.cooldown = .milliseconds(Int64(s * 1000))
+        }
         c.strictModels = try flag("STRICT_MODELS") ?? false
         c.passthroughModels = try flag("PASSTHROUGH_MODELS") ?? false
         if let file = nonEmpty("PIPELINES_FILE") {
@@ -202,6 +228,42 @@ public struct AppConfig: Sendable {
         return c
     }
 
+    /// `MODEL@BASE_URL[|API_KEY_ENV]`, separated by commas or newlines. Without `|…`, an entry on
+    /// the stage's own base URL uses the stage's key; any other gets none.
+    static func parseFallbacks(_ variable: String, _ text: String?, stage: UpstreamEndpoint,
+                               lookup: (String) -> String?) throws(Invalid) -> [UpstreamEndpoint] {
+        guard let text else { return [] }
+        var result: [UpstreamEndpoint] = []
+        for piece in text.split(whereSeparator: { $0 == "," || $0 == "\n" }) {
+            let entry = piece.trimmingCharacters(in: .whitespaces)
+            guard !entry.isEmpty else { continue }
+            guard let at = entry.firstIndex(of: "@"), at != entry.startIndex else {
+                throw Invalid(variable: variable, problem: "entries must look like MODEL@BASE_URL or MODEL@BASE_URL|API_KEY_ENV, got '\(entry)'")
+            }
+            let model = String(entry[..<at])
+            var url = String(entry[entry.index(after: at)...])
+            var key: String?
+            if let bar = url.lastIndex(of: "|") {
+                let name = String(url[url.index(after: bar)...])
+                url = String(url[..<bar])
+                guard let v = lookup(name), !v.isEmpty else {
+                    throw Invalid(variable: variable, problem: "names the key variable \(name), which is not set")
+                }
+                key = v
+            }
+            do {
+                var endpoint = try UpstreamEndpoint(baseURL: url, apiKey: key, model: model)
+                if key == nil, endpoint.scheme == stage.scheme, endpoint.host == stage.host, endpoint.port == stage.port {
+                    endpoint = try UpstreamEndpoint(baseURL: url, apiKey: stage.apiKey, model: model)
+                }
+                result.append(endpoint)
+            } catch {
+                throw Invalid(variable: variable, problem: "\(error.description) (got '\(url)')")
+            }
+        }
+        return result
+    }
+
     /// Patterns are separated by newlines or `||` so a regex may itself contain `|`.
     static func parsePatterns(_ text: String) throws(Invalid) -> [SkipPattern] {
         var result: [SkipPattern] = []
@@ -227,8 +289,8 @@ public struct AppConfig: Sendable {
     /// Secrets shown as their first 3 characters and length only.
     /// Every credential this configuration holds: none of them may ever reach a client.
     public var secrets: [String] {
-        var endpoints = [primary] + [critique].compactMap { $0 }
-        for p in pipelines { endpoints += [p.primary] + [p.critique].compactMap { $0 } }
+        var endpoints = [primary] + [critique].compactMap { $0 } + primaryFallbacks + critiqueFallbacks
+        for p in pipelines { endpoints += p.primaries + [p.critique].compactMap { $0 } + p.primaryFallbacks + p.critiqueFallbacks }
         return Array(Set(endpoints.compactMap(\.apiKey) + [proxyAPIKey].compactMap { $0 }))
     }
 
@@ -251,6 +313,10 @@ public struct AppConfig: Sendable {
         }
         items += [
             ("critique_failure", critiqueFailure.rawValue), ("critique_rounds", "\(rounds)"), ("show_draft", showDraft ? "reasoning" : "off"),
+            ("drafts", "\(drafts)"),
+            ("primary_fallbacks", primaryFallbacks.isEmpty ? "none" : primaryFallbacks.map { "\($0.model)@\($0.url($0.chatPath))" }.joined(separator: ",")),
+            ("critique_fallbacks", critiqueFallbacks.isEmpty ? "none" : critiqueFallbacks.map { "\($0.model)@\($0.url($0.chatPath))" }.joined(separator: ",")),
+            ("upstream_retries", "\(retry.retries)"), ("upstream_retry_max_wait", "\(retry.maxWait)"), ("upstream_cooldown", "\(retry.cooldown)"),
             ("critique_prompt", "\(critiquePrompt.count) chars"),
             ("skip_patterns", "\(skipPatterns.map(\.source))"),
             ("upstream_timeout", "\(upstreamTimeout)"), ("heartbeat", "\(heartbeat)"),

@@ -13,4 +13,15 @@ enum DefaultPrompt {
     Your goal is to produce a polished version suitable for direct use by the user's IDE/tool.
     Please provide ONLY the final, refined response according to these instructions.
     """
+
+    /// The critique's instruction when it merges several parallel drafts (`CRITIQUE_MERGE_PROMPT`);
+    /// the same text as Configuration/critique-merge-prompt.txt.
+    static let merge = """
+    You are now in a review and merge phase.
+    Several independent drafts answering the conversation above follow, each labelled.
+    1. Check the drafts against each other and against the user's request: where they disagree, work out which is right; note bugs, errors and omissions in each.
+    2. Write the single best final answer, combining the correct and useful parts of the drafts and fixing every problem you found.
+    3. CRUCIAL: Your answer MUST strictly adhere to any output formatting, structural requirements, or specific instructions in the user's request(s) earlier in the conversation.
+    Do not mention the drafts, this review, or which draft said what. Provide ONLY the final answer.
+    """
 }

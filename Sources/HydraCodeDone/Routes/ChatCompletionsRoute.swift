@@ -84,9 +84,13 @@ struct ChatCompletionsRoute {
         // Our request id stays here: llama.cpp's server rejects any X-Request-Id that is not a UUID.
         var forwarded: [(String, String)] = []
         for name in Self.forwardedHeaderNames { if let v = http.headers[name] { forwarded.append((name, v)) } }
+        func stage(_ endpoint: UpstreamEndpoint, fallbacks: [UpstreamEndpoint] = []) -> PipelinePlan.Stage {
+            .init(endpoint: endpoint, upstream: transports.chat(for: endpoint, config: config),
+                  fallbacks: fallbacks.map { stage($0) })
+        }
         var plan = PipelinePlan(
-            primary: .init(endpoint: choice.primary, upstream: transports.chat(for: choice.primary, config: config)),
-            critique: choice.critique.map { .init(endpoint: $0, upstream: transports.chat(for: $0, config: config)) },
+            primary: stage(choice.primary, fallbacks: choice.primaryFallbacks),
+            critique: choice.critique.map { stage($0, fallbacks: choice.critiqueFallbacks) },
             critiquePrompt: choice.prompt,
             critiqueFailure: config.critiqueFailure,
             forwardedHeaders: forwarded,
@@ -95,6 +99,10 @@ struct ChatCompletionsRoute {
             rounds: choice.rounds,
             executor: http.executor)
         if choice.isBackgroundTask { plan.critiqueSkipReason = "background task" }
+        plan.extraDrafts = choice.drafts.dropFirst().map { stage($0) }
+        plan.mergePrompt = config.mergePrompt
+        plan.retry = config.retry
+        plan.cooldowns = transports.cooldowns
         return plan
     }
 

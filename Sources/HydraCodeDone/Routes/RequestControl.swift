@@ -1,11 +1,12 @@
 import OpenAIWire
 
 /// The optional top-level `hydra` object of a request: per-request switches, removed before the
-/// body is forwarded. `{"critique": false}`, `{"show_draft": "reasoning"}`, `{"rounds": 2}`.
+/// body is forwarded. `{"critique": false}`, `{"show_draft": "reasoning"}`, `{"rounds": 2}`, `{"drafts": 3}`.
 struct RequestControl: Sendable {
     var critique: Bool?
     var showDraft: Bool?
     var rounds: Int?
+    var drafts: Int?
 
     /// Takes the `hydra` object out of `request`; invalid values are a 400 naming the field.
     static func take(from request: inout ChatRequest) throws(OpenAIError) -> RequestControl {
@@ -34,8 +35,13 @@ struct RequestControl: Sendable {
                     throw .invalidRequest("Invalid value for 'hydra.rounds': expected an integer from 1 to 5.", param: "hydra.rounds")
                 }
                 control.rounds = n
+            case "drafts":
+                guard let n = entry.value.intValue, (1...8).contains(n), entry.value.numberIsInteger else {
+                    throw .invalidRequest("Invalid value for 'hydra.drafts': expected an integer from 1 to 8.", param: "hydra.drafts")
+                }
+                control.drafts = n
             default:
-                throw .invalidRequest("Unknown field 'hydra.\(entry.key)'; supported: critique, show_draft, rounds.", param: "hydra.\(entry.key)")
+                throw .invalidRequest("Unknown field 'hydra.\(entry.key)'; supported: critique, show_draft, rounds, drafts.", param: "hydra.\(entry.key)")
             }
         }
         return control

@@ -48,6 +48,32 @@ final class RequestObserver: PipelineObserver {
         critiqueSkipped.store(true, ordering: .relaxed)
     }
 
+    func draftFinished(_ index: Int, of count: Int, after: Duration, error: UpstreamError?) {
+        metrics.draft(ok: error == nil)
+        metrics.observe(.draft, after)
+        if let error {
+            logger.warning("draft \(index + 1)/\(count) failed after \(Self.ms(after)) ms: \(error.description)")
+        } else {
+            logger.info("draft \(index + 1)/\(count) done after \(Self.ms(after)) ms")
+        }
+        timings.withLock { $0.append("draft\(index + 1)_ms=\(Self.ms(after))\(error == nil ? "" : "(failed)")") }
+    }
+
+    func upstreamRetried(_ stage: PipelineStage, _ endpoint: UpstreamEndpoint, reason: String, after: Duration) {
+        metrics.upstreamRetry(stage: stage.rawValue, reason: reason)
+        logger.warning("\(stage.rawValue): \(endpoint.model)@\(endpoint.url(endpoint.chatPath)) answered \(reason); asking again in \(Self.ms(after)) ms")
+    }
+
+    func fellOver(_ stage: PipelineStage, from: UpstreamEndpoint, to: UpstreamEndpoint?, reason: String) {
+        metrics.upstreamFailover(stage: stage.rawValue, reason: reason)
+        let next = to.map { "; trying \($0.model)@\($0.url($0.chatPath))" } ?? ""
+        logger.warning("\(stage.rawValue): \(from.model)@\(from.url(from.chatPath)) could not answer (\(reason))\(next)")
+    }
+
+    func answeredBy(_ stage: PipelineStage, _ endpoint: UpstreamEndpoint) {
+        timings.withLock { $0.append("\(stage.rawValue)_upstream=\(endpoint.model)@\(endpoint.url(endpoint.chatPath))") }
+    }
+
     func done(status: Int, extra: String) {
         let total = ContinuousClock.now - start
         metrics.observe(.total, total)

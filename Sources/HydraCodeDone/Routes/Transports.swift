@@ -5,6 +5,8 @@ import Upstream
 /// the configuration's network settings. A reload that changes them gets a fresh client; calls
 /// in flight keep the one they started with.
 final class Transports: Sendable {
+    /// Which upstreams failed recently, across all requests (see `StageCall`).
+    let cooldowns = Cooldowns()
     private let current = Mutex<(network: UpstreamNetwork, client: HTTP1Client)?>(nil)
 
     func transport(for endpoint: UpstreamEndpoint, config: AppConfig) -> any UpstreamTransport {

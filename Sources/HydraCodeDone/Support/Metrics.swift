@@ -7,6 +7,7 @@ public final class Metrics: Sendable {
         case critique = "hydra_critique_seconds"
         case total = "hydra_request_seconds"
         case firstToken = "hydra_time_to_first_token_seconds"
+        case draft = "hydra_draft_seconds"
     }
 
     static let buckets: [Double] = [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300]
@@ -22,6 +23,9 @@ public final class Metrics: Sendable {
         var upstreamErrors: [String: Int] = [:] // stage|kind
         var fallbacks = 0
         var skipped = 0
+        var drafts: [String: Int] = [:]         // outcome
+        var retries: [String: Int] = [:]        // stage|reason
+        var failovers: [String: Int] = [:]      // stage|reason
         var bytesRelayed = 0
         var histograms: [Histogram: HistogramState] = [:]
     }
@@ -39,6 +43,9 @@ public final class Metrics: Sendable {
     }
 
     func fallback() { state.withLock { $0.fallbacks += 1 } }
+    func draft(ok: Bool) { state.withLock { $0.drafts[ok ? "ok" : "failed", default: 0] += 1 } }
+    func upstreamRetry(stage: String, reason: String) { state.withLock { $0.retries["\(stage)|\(reason)", default: 0] += 1 } }
+    func upstreamFailover(stage: String, reason: String) { state.withLock { $0.failovers["\(stage)|\(reason)", default: 0] += 1 } }
     func skippedCritique() { state.withLock { $0.skipped += 1 } }
     func relayed(_ bytes: Int) { state.withLock { $0.bytesRelayed += bytes } }
 
@@ -71,6 +78,18 @@ public final class Metrics: Sendable {
         }
         out += "# HELP hydra_critique_fallbacks_total Answers delivered from the primary because the critique failed.\n# TYPE hydra_critique_fallbacks_total counter\nhydra_critique_fallbacks_total \(s.fallbacks)\n"
         out += "# HELP hydra_critique_skipped_total Background-task requests answered by the primary alone.\n# TYPE hydra_critique_skipped_total counter\nhydra_critique_skipped_total \(s.skipped)\n"
+        out += "# HELP hydra_drafts_total Parallel drafts by outcome (DRAFTS > 1).\n# TYPE hydra_drafts_total counter\n"
+        for (key, n) in s.drafts.sorted(by: { $0.key < $1.key }) { out += "hydra_drafts_total{outcome=\"\(key)\"} \(n)\n" }
+        out += "# HELP hydra_upstream_retries_total Calls asked again of the same upstream, by stage and reason (status).\n# TYPE hydra_upstream_retries_total counter\n"
+        for (key, n) in s.retries.sorted(by: { $0.key < $1.key }) {
+            let p = key.split(separator: "|")
+            out += "hydra_upstream_retries_total{stage=\"\(p[0])\",reason=\"\(p[1])\"} \(n)\n"
+        }
+        out += "# HELP hydra_upstream_fallbacks_total Calls moved to the next alternative upstream, by stage and reason.\n# TYPE hydra_upstream_fallbacks_total counter\n"
+        for (key, n) in s.failovers.sorted(by: { $0.key < $1.key }) {
+            let p = key.split(separator: "|")
+            out += "hydra_upstream_fallbacks_total{stage=\"\(p[0])\",reason=\"\(p[1])\"} \(n)\n"
+        }
         out += "# HELP hydra_bytes_relayed_total Response body bytes sent to clients for chat completions.\n# TYPE hydra_bytes_relayed_total counter\nhydra_bytes_relayed_total \(s.bytesRelayed)\n"
         for h in Histogram.allCases {
             let hs = s.histograms[h] ?? HistogramState()

@@ -73,6 +73,7 @@ extension PipelineEvent {
         case .finish(let r): return "finish(\(r ?? "nil"))"
         case .usage(let u): return "usage(\(u.promptTokens),\(u.completionTokens),\(u.totalTokens))"
         case .fellBack: return "fellBack"
+        case .report(let r): return "report(\(r.outcome.rawValue))"
         case .upstreamFields(let f): return "upstreamFields(\(JSONWriter.string(.object(f))))"
         case .failed(let e): return "failed(\(e.stage.rawValue),\(e.openAI.status),\(e.openAI.code ?? "-"))"
         }
@@ -83,7 +84,12 @@ extension Array where Element == PipelineEvent {
     var text: String {
         map { if case .content(let s) = $0 { return s }; return "" }.joined()
     }
-    var summaries: [String] { map(\.summary) }
+    /// Every event but the `hydra` report (its own tests check it), so sequences stay readable.
+    var summaries: [String] { filter { if case .report = $0 { return false }; return true }.map(\.summary) }
+    var report: CritiqueReport? {
+        for e in self { if case .report(let r) = e { return r } }
+        return nil
+    }
     var failure: PipelineError? {
         for e in self { if case .failed(let f) = e { return f } }
         return nil
