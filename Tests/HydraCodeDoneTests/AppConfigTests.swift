@@ -1,6 +1,7 @@
 import Foundation
 import HTTPServer
 import Pipeline
+import OpenAIWire
 import Upstream
 import XCTest
 @testable import HydraCodeDone
@@ -218,6 +219,68 @@ final class AppConfigTests: XCTestCase {
             defer { try? FileManager.default.removeItem(atPath: file) }
             let e = invalid(Self.minimal.merging(["PIPELINES_FILE": file]) { $1 })
             XCTAssertEqual(e?.variable, "PIPELINES_FILE", json)
+            XCTAssertTrue(e?.description.contains(path + ":") ?? false, "\(json): \(String(describing: e))")
+        }
+    }
+
+    func testShippedMergePromptFileMatchesTheBuiltInDefault() throws {
+        let file = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Configuration/critique-merge-prompt.txt")
+        let text = try String(contentsOf: file, encoding: .utf8)
+        XCTAssertEqual(text.trimmingCharacters(in: .whitespacesAndNewlines), DefaultPrompt.merge.trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+
+    func testDraftsFallbacksAndRetriesFromTheEnvironment() throws {
+        let c = try load(Self.minimal.merging([
+            "DRAFTS": "3", "CRITIQUE_MODEL_NAME": "crit", "OPENAI_BASE_URL": "http://ollama:11434/v1", "OPENAI_API_KEY": "sk-own",
+            "PRIMARY_FALLBACKS": "llama3.2@http://ollama:11434/v1, gpt-4o-mini@https://api.openai.com/v1|CLOUD_KEY\nqwen@http://other:8000/v1",
+            "CLOUD_KEY": "sk-cloud", "UPSTREAM_RETRIES": "2", "UPSTREAM_RETRY_MAX_WAIT_SECONDS": "4", "UPSTREAM_COOLDOWN_SECONDS": "0",
+        ]) { $1 })
+        XCTAssertEqual(c.drafts, 3)
+        XCTAssertEqual(c.primaryFallbacks.map(\.model), ["llama3.2", "gpt-4o-mini", "qwen"])
+        XCTAssertEqual(c.primaryFallbacks.map(\.apiKey), ["sk-own", "sk-cloud", nil], "own host: own key; |ENV: that key; else none")
+        XCTAssertEqual(c.primaryFallbacks[1].url("/x"), "https://api.openai.com/x")
+        XCTAssertEqual(c.retry.retries, 2)
+        XCTAssertEqual(c.retry.maxWait, .seconds(4))
+        XCTAssertEqual(c.retry.cooldown, .zero)
+        XCTAssertTrue(c.secrets.contains("sk-cloud"), "a fallback's key is a secret too")
+        for (variable, value) in [("DRAFTS", "0"), ("DRAFTS", "9"), ("PRIMARY_FALLBACKS", "no-at-sign"), ("PRIMARY_FALLBACKS", "m@ftp://x"),
+                                  ("PRIMARY_FALLBACKS", "m@http://x/v1|UNSET_KEY_VAR"), ("UPSTREAM_RETRIES", "6"), ("UPSTREAM_COOLDOWN_SECONDS", "-1")] {
+            XCTAssertEqual(invalid(Self.minimal.merging([variable: value]) { $1 })?.variable, variable, "\(variable)=\(value)")
+        }
+    }
+
+    func testPipelinesWithSeveralPrimariesDraftsAndFallbacks() throws {
+        let json = #"""
+        {"pipelines":[{"id":"moa","primaries":[{"base_url":"http://a/v1","model":"m1"},{"base_url":"http://b/v1","model":"m2"}],
+                       "critique":{"base_url":"http://c/v1","model":"judge","fallbacks":[{"base_url":"https://cloud/v1","model":"judge-2","api_key_env":"CLOUD_KEY"}]},
+                       "drafts":3},
+                      {"id":"solo","primary":{"base_url":"http://a/v1","model":"m1","fallbacks":[{"base_url":"http://b/v1","model":"m1b"}]},"critique":null}]}
+        """#
+        let file = NSTemporaryDirectory() + "/hydracodedone-config-test-\(getpid())-moa.json"
+        try json.write(toFile: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let c = try load(Self.minimal.merging(["PIPELINES_FILE": file, "CLOUD_KEY": "sk-cloud"]) { $1 })
+        let moa = try XCTUnwrap(c.pipelines.first { $0.id == "moa" })
+        XCTAssertEqual(moa.primaries.map(\.model), ["m1", "m2"])
+        XCTAssertEqual(moa.drafts, 3)
+        XCTAssertEqual(moa.critiqueFallbacks.map(\.model), ["judge-2"])
+        XCTAssertEqual(moa.critiqueFallbacks.first?.apiKey, "sk-cloud")
+        let solo = try XCTUnwrap(c.pipelines.first { $0.id == "solo" })
+        XCTAssertEqual(solo.primaryFallbacks.map(\.model), ["m1b"])
+
+        let planner = RequestPlanner(config: c, upstreamModels: [])
+        var request = try ChatRequest(validating: Array(#"{"model":"moa","messages":[{"role":"user","content":"hi"}]}"#.utf8))
+        guard case .pipeline(let choice) = planner.plan(request, control: try RequestControl.take(from: &request)) else { return XCTFail("no pipeline") }
+        XCTAssertEqual(choice.drafts.map(\.model), ["m1", "m2", "m1"], "primaries are used in turn")
+
+        for (json, path) in [
+            (#"{"pipelines":[{"id":"a","primary":{"base_url":"http://h/v1","model":"m"},"primaries":[{"base_url":"http://h/v1","model":"m"}]}]}"#, "$.pipelines[0].primaries"),
+            (#"{"pipelines":[{"id":"a","primary":{"base_url":"http://h/v1","model":"m"},"drafts":9}]}"#, "$.pipelines[0].drafts"),
+            (#"{"pipelines":[{"id":"a","primary":{"base_url":"http://h/v1","model":"m","fallbacks":{}}}]}"#, "$.pipelines[0].primary.fallbacks"),
+        ] {
+            try json.write(toFile: file, atomically: true, encoding: .utf8)
+            let e = invalid(Self.minimal.merging(["PIPELINES_FILE": file]) { $1 })
             XCTAssertTrue(e?.description.contains(path + ":") ?? false, "\(json): \(String(describing: e))")
         }
     }
