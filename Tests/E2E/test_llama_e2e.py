@@ -454,3 +454,104 @@ def test_throughput_figures(llama, figures):
     tokens = completion.usage.completion_tokens
     assert tokens > 0
     figures["llama direct"] = f"{tokens / elapsed:.1f} tok/s ({tokens} tokens in {elapsed:.2f} s, 1 thread)"
+
+
+# --------------------------------------------------------------------------------------------
+# Parallel drafts (#17) and tool turns in the critique (#16), against the real server.
+# --------------------------------------------------------------------------------------------
+
+
+def test_three_draft_pipeline(proxy, figures):
+    """Three drafts (llama.cpp serves them one after another behind its lock), merged by the critique."""
+    started = time.monotonic()
+    raw = proxy.chat.completions.with_raw_response.create(
+        model=PROXY_MODEL, messages=MESSAGES, temperature=0, max_tokens=MAX_TOKENS,
+        extra_body={"hydra": {"drafts": 3}},
+    )
+    figures["proxy 3-draft non-stream"] = f"{time.monotonic() - started:.2f} s (3 drafts + merge x {MAX_TOKENS} tokens max)"
+    completion = raw.parse()
+    assert raw.headers.get("x-hydra-critique") != "fallback", "the merge critique failed and a draft was returned"
+    assert isinstance(completion.choices[0].message.content, str) and completion.choices[0].message.content.strip()
+    hydra = (completion.model_extra or {}).get("hydra")
+    assert hydra and hydra["critique"] == "applied", hydra
+    assert hydra["drafts"] == {"requested": 3, "written": 3}, hydra
+    # Usage: three drafts and the critique, all reported by llama.cpp.
+    assert completion.usage and completion.usage.completion_tokens > 0
+    lines, done, status, _ = done_line(raw.headers["x-request-id"])
+    joined = "\n".join(lines)
+    for i in (1, 2, 3):
+        assert f"draft {i}/3 done" in joined, joined
+    assert status == 200, done
+
+    stream = proxy.chat.completions.create(
+        model=PROXY_MODEL, messages=MESSAGES, temperature=0, max_tokens=MAX_TOKENS, stream=True,
+        extra_body={"hydra": {"drafts": 3, "show_draft": "reasoning"}},
+    )
+    reasoning, content, final = "", "", None
+    for chunk in stream:
+        if chunk.choices:
+            delta = chunk.choices[0].delta
+            reasoning += (delta.model_extra or {}).get("reasoning_content") or ""
+            content += delta.content or ""
+            if chunk.choices[0].finish_reason:
+                final = chunk
+    for i in (1, 2, 3):
+        assert f"— draft {i} of 3" in reasoning, reasoning
+    assert content.strip(), "the merged answer is empty"
+    assert final is not None and (final.model_extra or {}).get("hydra", {}).get("critique") == "applied"
+
+
+# llama-cpp-python rejects `content: null` on an assistant message (a 500 listing 7 validation
+# errors; see the direct test below), so this conversation sends "" as some clients do.
+TOOL_CONVERSATION = [
+    {"role": "user", "content": "What is the weather in Oslo?"},
+    {"role": "assistant", "content": "", "tool_calls": [
+        {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\": \"Oslo\"}"}}]},
+    {"role": "tool", "tool_call_id": "call_1", "content": "-3 C and snowing"},
+]
+TOOLS = [{"type": "function", "function": {"name": "get_weather", "description": "Weather for a city",
+                                           "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}]
+
+
+def _prompt_tokens(messages, **extra):
+    r = httpx.post(f"{LLAMA_URL}/v1/chat/completions", timeout=120, json={
+        "model": MODEL, "messages": messages, "max_tokens": 1, "temperature": 0, **extra})
+    assert r.status_code == 200, r.text
+    return r.json()["usage"]["prompt_tokens"]
+
+
+def test_llama_direct_drops_structured_tool_turns_but_reads_them_as_text():
+    """Why the critique gets tool turns as text: llama.cpp's gemma template accepts `tool_calls`
+    and `role: tool` (with or without `tools` + tool_choice none) but silently drops them, so a
+    critique sent the structured turns would never see the tool's result. As text it does."""
+    question = TOOL_CONVERSATION[:1]
+    structured = _prompt_tokens(TOOL_CONVERSATION)
+    with_tools = _prompt_tokens(TOOL_CONVERSATION, tools=TOOLS, tool_choice="none")
+    as_text = _prompt_tokens(question + [
+        {"role": "assistant", "content": "[called tool get_weather with arguments {\"city\": \"Oslo\"}]"},
+        {"role": "user", "content": "[result of tool get_weather]\n-3 C and snowing"}])
+    alone = _prompt_tokens(question)
+    assert structured - alone <= 4 and with_tools - alone <= 4, (alone, structured, with_tools)
+    assert as_text - alone >= 15, (alone, as_text)
+    # And `content: null` on the assistant's tool-call turn (what the openai SDK sends) is a 500.
+    null_content = [dict(m) for m in TOOL_CONVERSATION]
+    null_content[1]["content"] = None
+    r = httpx.post(f"{LLAMA_URL}/v1/chat/completions", timeout=120, json={
+        "model": MODEL, "messages": null_content, "max_tokens": 1})
+    assert r.status_code == 500 and "validation error" in r.text, r.text
+
+
+def test_tool_round_trip_is_critiqued_through_the_proxy(proxy):
+    """After a tool round-trip the critique request carries the tool turns as text; llama.cpp
+    accepts it and the critique's answer comes back (not the fallback)."""
+    raw = proxy.chat.completions.with_raw_response.create(
+        model=PROXY_MODEL, messages=TOOL_CONVERSATION, tools=TOOLS, temperature=0, max_tokens=MAX_TOKENS,
+    )
+    completion = raw.parse()
+    assert raw.headers.get("x-hydra-critique") == "applied", raw.headers
+    hydra = (completion.model_extra or {}).get("hydra")
+    assert hydra and hydra["critique"] == "applied", hydra
+    assert completion.choices[0].message.content is not None
+    _, done, status, _ = done_line(raw.headers["x-request-id"])
+    assert status == 200, done
+    assert "outcome=fallback" not in done, done
