@@ -1,5 +1,6 @@
 #include "CTLS.h"
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <arpa/inet.h>
@@ -19,6 +20,10 @@ static void queue_text(char *buffer, size_t size) {
 }
 
 static void base_modes(SSL_CTX *context) {
+    // OpenSSL's socket BIO sends with flags 0, not MSG_NOSIGNAL: a close_notify written to a peer
+    // that reset would raise SIGPIPE and kill the process (check-config has no server that
+    // ignores it). Whoever uses TLS gets EPIPE instead.
+    signal(SIGPIPE, SIG_IGN);
     // Partial writes and moving buffers: Swift arrays may move between retries of SSL_write.
     // Released buffers: an idle pooled connection should not hold 2 × 16 KiB of TLS buffers.
     SSL_CTX_set_mode(context, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
