@@ -8,6 +8,8 @@ progress notes on stderr. Only loopback addresses are ever contacted.
   bench.py proc PID                       RSS / threads / fds of a process
   bench.py cpu PID                        CPU seconds and context switches of a process tree
   bench.py merge-cpu WRK BEFORE AFTER     a wrk result plus CPU per request between two `cpu` samples
+  bench.py accepts PORT                   connections nginx accepted so far (its stub_status on /__nginx_status)
+  bench.py merge-conns WRK BEFORE AFTER   a wrk result plus upstream connections opened per request between two `accepts`
   bench.py startup BIN RUNS               spawn BIN (env from this process, PORT replaced), time to first 200 on /health
   bench.py idle-conns PORT N PID          N keep-alive connections, one GET /health each, held open: PID's RSS
   bench.py streams PROXY_PORT FAKE_PORT CONCURRENCY ROUNDS TOKENS FIRST_MS CHUNK_MS
@@ -740,6 +742,12 @@ def cmd_table(path):
                   "p50_all_us": [r["p50_us"] for r in rounds]}
         for k in ("requests", "connect", "read", "write", "status", "timeout"):
             merged[k] = sum(r.get(k, 0) for r in rounds)
+        if all("cpu_us_per_req" in r for r in rounds) and merged["requests"]:
+            # CPU over all the rounds' requests (each round's CPU is whole clock ticks: pool them).
+            merged["cpu_us_per_req"] = sum(r["cpu_us_per_req"] * r["requests"] for r in rounds) / merged["requests"]
+            merged["ctx_per_req"] = sum(r["ctx_per_req"] * r["requests"] for r in rounds) / merged["requests"]
+        if all("upstream_conns" in r for r in rounds) and merged["requests"]:
+            merged["upstream_conns_per_req"] = sum(r["upstream_conns"] for r in rounds) / merged["requests"]
         res[base] = merged
 
     def wrk_valid(key):
@@ -787,6 +795,10 @@ def cmd_table(path):
             f"{p['cpu_us_per_req'] / n['cpu_us_per_req']:.2f}x", "report", None)
         add("context switches per pipeline request", fmt(p["ctx_per_req"], "", 2), fmt(n["ctx_per_req"], "", 2),
             f"{p['ctx_per_req'] / max(n['ctx_per_req'], 1e-9):.1f}x", "report", None)
+    if p and n and "upstream_conns_per_req" in p and "upstream_conns_per_req" in n:
+        # nginx's auth_request call never keeps its upstream connection (it has a body): one connect per request.
+        add("upstream connections opened per pipeline request", fmt(p["upstream_conns_per_req"], "", 3),
+            fmt(n["upstream_conns_per_req"], "", 3) + " (auth_request call)", "", "report", None)
     pi = res.get("pipeline_proxy_info")
     if pi and "rps" in pi and p:
         wrk_valid("pipeline_proxy_info")
@@ -894,16 +906,156 @@ def cmd_table(path):
     elif bp:
         invalid.append(f"backpressure: {bp.get('error')}")
 
-    header = ("metric", "proxy", "nginx/ideal", "ratio", "goal", "met?")
-    widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(6)]
-    line = lambda r: "| " + " | ".join(str(c).ljust(widths[i]) for i, c in enumerate(r)) + " |"
-    print(line(header))
-    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    for r in rows:
-        print(line(r))
+    https_rows = https_table(res, wrk_valid, invalid, fmt, met, mib)
+
+    def print_rows(header, rows):
+        widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
+        line = lambda r: "| " + " | ".join(str(c).ljust(widths[i]) for i, c in enumerate(r)) + " |"
+        print(line(header))
+        print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+        for r in rows:
+            print(line(r))
+
+    print_rows(("metric", "proxy", "nginx/ideal", "ratio", "goal", "met?"), rows)
+    if https_rows:
+        print()
+        print("https upstream (9): a second proxy process calling its upstreams over TLS (UPSTREAM_CA_FILE, the bench's CA);"
+              " beside it the http proxy's figure from the same run")
+        print_rows(("https metric", "proxy, https upstream", "nginx over TLS / reference", "ratio", "proxy, http upstream (same run)",
+                    "goal", "met?"), https_rows)
     for msg in invalid:
         print(f"INVALID: {msg}")
     return 1 if invalid else 0
+
+
+def https_table(res, wrk_valid, invalid, fmt, met, mib):
+    """Rows of section (9): the https proxy against nginx making the same two calls over TLS, with the
+    http proxy's figure of the same run beside each (`not run` when BENCH_ONLY left its section out)."""
+    rows = []
+    NOT_RUN = "not run"
+
+    def add(metric, https, other, ratio, http, goal, ok, valid=True):
+        rows.append((metric, https, other, ratio, http, goal, met(ok) if valid else "INVALID"))
+
+    def x(a, b):
+        return f"{a / b:.2f}x" if a is not None and b else ""
+
+    def http_with_nginx(key_p, key_n, field, render):
+        """The http proxy's figure, and its ratio to nginx's http figure, both from the same run."""
+        p, n = res.get(key_p), res.get(key_n)
+        if not p or field not in p:
+            return NOT_RUN
+        text = render(p[field])
+        return f"{text} ({p[field] / n[field]:.2f}x nginx)" if n and n.get(field) else text
+
+    fb = res.get("https_fallbacks", {}).get("fallbacks")
+    if fb:
+        invalid.append(f"https: the https proxy fell back to the draft {fb} times (a critique call over TLS failed): not 2 TLS calls each")
+    # Non-streamed: the nginx upstream's TLS port; nginx over TLS as the yardstick.
+    hp, hn = wrk_valid("https_pipeline_proxy"), wrk_valid("https_pipeline_nginx")
+    if hp and hn:
+        valid = hp.get("status", 0) == 0 and hn.get("status", 0) == 0 and not fb
+        add("pipeline req/s (2 upstream calls over TLS, -c64)", fmt(hp["rps"], "", 0), fmt(hn["rps"], "", 0) + " nginx TLS",
+            x(hp["rps"], hn["rps"]), http_with_nginx("pipeline_proxy", "pipeline_nginx", "rps", lambda v: fmt(v, "", 0)),
+            ">= 0.8x nginx TLS", hp["rps"] >= 0.8 * hn["rps"], valid)
+        add("pipeline p50 / p99 latency (-c64)", f"{hp['p50_us'] / 1000:.2f} / {hp['p99_us'] / 1000:.2f} ms",
+            f"{hn['p50_us'] / 1000:.2f} / {hn['p99_us'] / 1000:.2f} ms", x(hp["p50_us"], hn["p50_us"]),
+            (lambda p: f"{p['p50_us'] / 1000:.2f} / {p['p99_us'] / 1000:.2f} ms" if p and "p50_us" in p else NOT_RUN)(res.get("pipeline_proxy")),
+            "report", None)
+        if "cpu_us_per_req" in hp and "cpu_us_per_req" in hn:
+            add("CPU per request, -c64 (server process only)", fmt(hp["cpu_us_per_req"], " us"), fmt(hn["cpu_us_per_req"], " us"),
+                x(hp["cpu_us_per_req"], hn["cpu_us_per_req"]),
+                http_with_nginx("pipeline_proxy", "pipeline_nginx", "cpu_us_per_req", lambda v: fmt(v, " us")),
+                "<= 1.5x nginx TLS", hp["cpu_us_per_req"] <= 1.5 * hn["cpu_us_per_req"], valid)
+            add("context switches per request, -c64", fmt(hp["ctx_per_req"], "", 2), fmt(hn["ctx_per_req"], "", 2),
+                x(hp["ctx_per_req"], hn["ctx_per_req"]),
+                http_with_nginx("pipeline_proxy", "pipeline_nginx", "ctx_per_req", lambda v: fmt(v, "", 2)), "report", None)
+        if "upstream_conns_per_req" in hp and "upstream_conns_per_req" in hn:
+            hpp, hpn = res.get("pipeline_proxy", {}), res.get("pipeline_nginx", {})
+            add("upstream connections opened per request, -c64 (TLS handshakes)", fmt(hp["upstream_conns_per_req"], "", 3),
+                fmt(hn["upstream_conns_per_req"], "", 3), "",
+                f"{hpp['upstream_conns_per_req']:.3f} (nginx {hpn.get('upstream_conns_per_req', float('nan')):.3f})"
+                if "upstream_conns_per_req" in hpp else NOT_RUN, "report", None)
+    hh = wrk_valid("https_pipeline_nginx_head")
+    if hp and hh:
+        extra = []
+        if "cpu_us_per_req" in hh:
+            extra.append(f"CPU {hh['cpu_us_per_req']:.1f} us" + (f", proxy {hp['cpu_us_per_req'] / hh['cpu_us_per_req']:.2f}x" if "cpu_us_per_req" in hp else ""))
+        if "upstream_conns_per_req" in hh:
+            extra.append(f"{hh['upstream_conns_per_req']:.3f} conns/req")
+        add("  same, nginx's first call as HEAD (both calls kept alive): req/s", fmt(hp["rps"], "", 0),
+            fmt(hh["rps"], "", 0) + (f" ({'; '.join(extra)})" if extra else ""), x(hp["rps"], hh["rps"]), "", "report (stricter yardstick)", None,
+            hh.get("status", 0) == 0)
+    cp, cn = wrk_valid("https_c1_proxy"), wrk_valid("https_c1_nginx")
+    if cp and cn:
+        valid = cp.get("status", 0) == 0 and cn.get("status", 0) == 0 and not fb
+        if "cpu_us_per_req" in cp and "cpu_us_per_req" in cn:
+            add(f"CPU per request, -c1 ({cp.get('rounds', 1)} rounds, {cp['requests']:,} requests)", fmt(cp["cpu_us_per_req"], " us"),
+                fmt(cn["cpu_us_per_req"], " us"), x(cp["cpu_us_per_req"], cn["cpu_us_per_req"]),
+                http_with_nginx("c1_proxy", "c1_nginx", "cpu_us_per_req", lambda v: fmt(v, " us")),
+                "<= 1.5x nginx TLS", cp["cpu_us_per_req"] <= 1.5 * cn["cpu_us_per_req"], valid)
+        if "upstream_conns_per_req" in cp and "upstream_conns_per_req" in cn:
+            add("upstream connections opened per request, -c1", fmt(cp["upstream_conns_per_req"], "", 3),
+                fmt(cn["upstream_conns_per_req"], "", 3), "", "", "report", None)
+        add("-c1 p50 latency (median of rounds)", fmt(cp["p50_us"] / 1000, " ms", 3), fmt(cn["p50_us"] / 1000, " ms", 3),
+            x(cp["p50_us"], cn["p50_us"]), http_with_nginx("c1_proxy", "c1_nginx", "p50_us", lambda v: fmt(v / 1000, " ms", 3)), "report", None)
+    # Streaming: fake-upstream's TLS port. No nginx streaming yardstick: the reference is the http
+    # proxy's own 64-stream TTFT p99 of this run (else the ideal's: a client calling the fake itself over plain http).
+    s, hs = res.get("https_streams"), res.get("streams")
+    if s and "ttft_p99_ms" in s:
+        if hs and "ttft_p99_ms" in hs:
+            ref, ref_label = hs["ttft_p99_ms"], "http proxy p99, same run (no nginx streaming ref)"
+        else:
+            ref, ref_label = s["ideal_p99_ms"], "ideal p99 (direct, plain http; http streams not run)"
+        add(f"stream TTFT p99 ({s['concurrency']} streams, {s['ok']}/{s['streams']} ok)", fmt(s["ttft_p99_ms"], " ms"), f"{ref:.1f} ms {ref_label}",
+            f"{s['ttft_p99_ms'] - ref:+.1f} ms", fmt(hs["ttft_p99_ms"], " ms") if hs and "ttft_p99_ms" in hs else NOT_RUN,
+            "<= reference + 20 ms", s["ttft_p99_ms"] <= ref + 20 and s["problems"] == 0)
+        add("stream TTFT p50 / excess p50 (vs ideal p50)", f"{s['ttft_p50_ms']:.1f} / {s['excess_p50_ms']:.2f} ms",
+            f"ideal {s['ideal_p50_ms']:.1f} ms (direct, plain http)", x(s["ttft_p50_ms"], s["ideal_p50_ms"]),
+            f"{hs['ttft_p50_ms']:.1f} / {hs['excess_p50_ms']:.2f} ms" if hs and "ttft_p50_ms" in hs else NOT_RUN, "report", None)
+        add("client events per upstream delta (min..max)", f"{s['events_per_delta_min']:.2f}..{s['events_per_delta_max']:.2f}", "1.00", "",
+            f"{hs['events_per_delta_min']:.2f}..{hs['events_per_delta_max']:.2f}" if hs and "events_per_delta_min" in hs else NOT_RUN,
+            "1 event per delta", s["events_per_delta_min"] == 1.0 and s["events_per_delta_max"] == 1.0)
+        add(f"inter-event gap p50 / p99 (upstream pace {s['chunk_delay_ms']} ms)", f"{s['gap_p50_ms']:.2f} / {s['gap_p99_ms']:.2f} ms",
+            f"{s['direct_gap_p50_ms']:.2f} / {s['direct_gap_p99_ms']:.2f} ms direct (plain http)", x(s["gap_p99_ms"], s["direct_gap_p99_ms"]),
+            f"{hs['gap_p50_ms']:.2f} / {hs['gap_p99_ms']:.2f} ms" if hs and "gap_p50_ms" in hs else NOT_RUN, "report", None)
+        if s["problems"]:
+            invalid.append(f"https_streams: {s['problems']} failed streams, e.g. {s['problem_samples']}")
+    elif s:
+        invalid.append(f"https_streams: {s.get('error')} {s.get('problems')}")
+    o, ho = res.get("https_open_streams"), res.get("open_streams")
+    if o and "during" in o:
+        rss = mib(o["during"]["rss_kib"])
+        add(f"RSS, {o['opened']:,}/{o['n']:,} open https streams (upstream active {o.get('upstream_active')})", fmt(rss, " MiB"),
+            "", "", fmt(mib(ho["during"]["rss_kib"]), " MiB") if ho and "during" in ho else NOT_RUN,
+            "<= 150 MiB", rss <= 150 and o["opened"] == o["n"])
+        add("threads with those streams open", str(o["during"]["threads"]), f"{o['before']['threads']} before", "",
+            str(ho["during"]["threads"]) if ho and "during" in ho else NOT_RUN, "no thread per stream",
+            o["during"]["threads"] <= o["before"]["threads"] + 8)
+        up = o.get("upstream_after_close", {})
+        hup = (ho or {}).get("upstream_after_close", {})
+        add("upstream streams left open 10 s after clients left", str(up.get("active", "n/a")), f"{up.get('disconnects', 'n/a')} cancelled",
+            f"{o['cancel_s']:.2f} s", str(hup.get("active", "n/a")) if ho else NOT_RUN, "0", up.get("active") == 0)
+        if o.get("client_errors") or o.get("non200"):
+            invalid.append(f"https_open_streams: {o.get('client_errors')} client errors {o.get('client_error_samples')}, {o.get('non200')} non-200")
+    elif o:
+        invalid.append(f"https_open_streams: {o.get('error')}")
+    idle, fin = res.get("https_idle"), res.get("https_final")
+    hidle, hfin = res.get("idle"), res.get("final")
+    if idle and "rss_kib" in idle:
+        add("idle RSS (before any load)", fmt(mib(idle["rss_kib"]), " MiB"),
+            f"anon {mib(idle.get('anon_kib', 0)):.1f} + file {mib(idle.get('file_kib', 0)):.1f} MiB, {idle['threads']} threads", "",
+            fmt(mib(hidle["rss_kib"]), " MiB") if hidle and "rss_kib" in hidle else NOT_RUN, "report", None)
+    if fin and idle and "rss_kib" in fin:
+        grow = mib(fin["rss_kib"] - idle["rss_kib"])
+        http = NOT_RUN
+        if hfin and hidle and "rss_kib" in hfin:
+            http = f"{mib(hfin['rss_kib']):.1f} MiB ({mib(hfin['rss_kib'] - hidle['rss_kib']):+.1f} over idle; after its sections)"
+        add("RSS after the https load (settled 3 s)", fmt(mib(fin["rss_kib"]), " MiB"), f"{mib(idle['rss_kib']):.1f} MiB idle ({grow:+.1f})",
+            f"{fin['rss_kib'] / idle['rss_kib']:.2f}x", http, "<= idle + 10 MiB", grow <= 10)
+        add("peak RSS of the https proxy (VmHWM)", fmt(mib(fin["hwm_kib"]), " MiB"), "", "",
+            fmt(mib(hfin["hwm_kib"]), " MiB") if hfin and "hwm_kib" in hfin else NOT_RUN, "report", None)
+    return rows
 
 
 def main(argv):
@@ -919,6 +1071,21 @@ def main(argv):
         return 0
     if cmd == "cpu":
         emit(tree_cpu(args[0]))
+        return 0
+    if cmd == "accepts":  # -1 when nginx does not say (the figure is then left out, the run goes on)
+        try:
+            status, body = http_request_blocking(int(args[0]), "GET", "/__nginx_status")
+            # "Active connections: 1 \nserver accepts handled requests\n 12 12 30 \n..."
+            print(int(body.split(b"\n")[2].split()[0]) if status == 200 else -1)
+        except (OSError, ValueError, IndexError):
+            print(-1)
+        return 0
+    if cmd == "merge-conns":  # WRK_JSON BEFORE AFTER: nginx's accepts counter moved by the run, and by AFTER's own request
+        w, a, b = json.loads(args[0]), int(args[1]), int(args[2])
+        if a >= 0 and b >= 0 and w.get("requests"):
+            w["upstream_conns"] = b - a - 1
+            w["upstream_conns_per_req"] = (b - a - 1) / w["requests"]
+        emit(w)
         return 0
     if cmd == "merge-cpu":  # WRK_JSON BEFORE AFTER: the wrk result with the CPU spent meanwhile
         w, a, b = (json.loads(x) for x in args)

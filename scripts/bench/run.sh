@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make bench — performance figures for the proxy against nginx and against the ideal, on loopback.
 # Not part of `make test`: it prints figures, it does not pass or fail on them (it fails only when
-# it cannot measure). About 2 minutes.
+# it cannot measure). About 4 minutes.
 #
 #   (1) GET /health: wrk -t2 -c64 vs nginx `return 200`; RSS with 1,000 idle keep-alive connections
 #   (2) non-streamed pipeline (2 upstream calls), -c64, fast nginx upstream; vs nginx auth_request + proxy_pass
@@ -11,13 +11,22 @@
 #   (6) idle RSS, RSS after all the load, start-up time to first 200 on /health
 #   (7) header trickle: CPU for one 60 KiB header block sent one `a:` line per TCP segment (and 15 KiB)
 #   (8) backpressure: RSS of a second proxy (critique off) with 1, then 100 streams whose clients read nothing
+#   (9) https upstream: a second proxy (critique on) calling the nginx upstream over TLS (throwaway CA made with
+#       the openssl CLI, trusted through UPSTREAM_CA_FILE) vs nginx making the same two calls over TLS:
+#       pipeline req/s, p50/p99 and CPU per request at -c64, CPU per request at -c1; then, repointed (SIGHUP)
+#       at fake-upstream's TLS port: 64 concurrent streams' TTFT, RSS with 1,000 open streams, settled RSS.
+#       nginx's auth_request call never keeps its upstream connection (a TLS handshake per request), so a
+#       stricter run with that call as HEAD (both calls kept alive) is printed beside it. Printed as a second
+#       table with the http figures of the same run (sections 2, 3, 4, 5) beside the https ones.
 #
 # Knobs: BENCH_DURATION (seconds per wrk run, default 10), BENCH_LOG_LEVEL (proxy LOG_LEVEL for the
 # main figures, default WARNING: nginx runs with access_log off), BENCH_KEEP=1 keeps the work dir
 # (logs, wrk output, results.jsonl), BENCH_NO_BUILD=1 uses existing release binaries even if stale,
 # BENCH_ONLY=a,b runs only those sections (startup health pipeline latency info streams openstreams
-# trickle backpressure), BENCH_BP_STREAMS (100) / BENCH_BP_IDLE (8 s) / BENCH_BP_RSS_CAP_MIB (4096:
-# the backpressure phase stops early past that growth), BENCH_TRICKLE_KIB ("60 15").
+# trickle backpressure https), BENCH_BP_STREAMS (100) / BENCH_BP_IDLE (8 s) / BENCH_BP_RSS_CAP_MIB (4096:
+# the backpressure phase stops early past that growth), BENCH_TRICKLE_KIB ("60 15"), BENCH_TLS_KEY (ec:
+# P-256, default, or rsa: 2048 bits; the generated certificates' keys), BENCH_HTTPS_C1_DURATION (3 s per
+# -c1 round of section 9).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -30,7 +39,7 @@ BIN_DIR=$SCRATCH/release
 VENV=.venv-bench
 T_START=$(date +%s)
 BENCH_ONLY=${BENCH_ONLY:-}
-SECTIONS=" startup health pipeline latency info streams openstreams trickle backpressure "
+SECTIONS=" startup health pipeline latency info streams openstreams trickle backpressure https "
 for s in ${BENCH_ONLY//,/ }; do
     case "$SECTIONS" in *" $s "*) ;; *) echo "bench: unknown section '$s' in BENCH_ONLY (known:$SECTIONS)" >&2; exit 2 ;; esac
 done
@@ -44,6 +53,7 @@ missing=()
 command -v wrk >/dev/null || missing+=(wrk)
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
 command -v curl >/dev/null || missing+=(curl)
+command -v openssl >/dev/null || missing+=(openssl)
 python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
 # --static-swift-stdlib links FoundationNetworking, which needs libcurl's development files (as in the Dockerfile).
 compgen -G '/usr/lib/*/libcurl.so' >/dev/null || [ -e /usr/lib/libcurl.so ] || missing+=(libcurl4-openssl-dev)
@@ -55,6 +65,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 "$NGINX" -V 2>&1 | grep -q http_auth_request || die "this nginx lacks the auth_request module (install nginx-light)"
+"$NGINX" -V 2>&1 | grep -q http_ssl_module || die "this nginx lacks the ssl module (install nginx-light)"
 
 # ------------------------------------------------------------------ release binaries
 stale=""
@@ -123,40 +134,78 @@ rss_point() { # LABEL: remember the proxy's RSS after a phase
 }
 RSS_TIMELINE=""
 
-wrk_run() { # KEY THREADS CONNS SECONDS URL [BODY]; CPU_PID=pid adds the CPU that process tree spent per request
-    local key=$1 t=$2 c=$3 d=$4 url=$5 body=${6:-} out line before after
+wrk_run() { # KEY THREADS CONNS SECONDS URL [BODY]; CPU_PID=pid adds the CPU that process tree spent per request;
+    # UP_CONNS=1 adds the connections the nginx upstream accepted per request meanwhile (its stub_status)
+    local key=$1 t=$2 c=$3 d=$4 url=$5 body=${6:-} out line before after acc0 acc1
     out=$WORK/wrk-$key.txt
+    [ -z "${UP_CONNS:-}" ] || acc0=$($BENCH accepts "$UP_PORT")
     [ -z "${CPU_PID:-}" ] || before=$($BENCH cpu "$CPU_PID")
     BENCH_BODY="$body" wrk -t"$t" -c"$c" -d"${d}s" --timeout 5s -s "$BENCH_DIR/wrk.lua" "$url" > "$out" 2>&1 || true
     [ -z "${CPU_PID:-}" ] || after=$($BENCH cpu "$CPU_PID")
+    [ -z "${UP_CONNS:-}" ] || acc1=$($BENCH accepts "$UP_PORT")
     line=$(grep '^BENCH ' "$out" | tail -1 | cut -d' ' -f2-)
     [ -n "$line" ] || line='{"error":"wrk printed no result"}'
     [ -z "${CPU_PID:-}" ] || line=$($BENCH merge-cpu "$line" "$before" "$after")
+    [ -z "${UP_CONNS:-}" ] || line=$($BENCH merge-conns "$line" "$acc0" "$acc1")
     [ "$key" = warmup ] || record "$key" "$line"
     say "$key: $(grep -E 'Requests/sec' "$out" | tr -s ' ')$(grep -E 'Non-2xx|Socket errors' "$out" | tr -s ' ' | sed 's/^/ | /' | tr -d '\n')"
     if grep -qE 'Non-2xx|Socket errors' "$out"; then say "  !! $key: $(grep -E 'Non-2xx|Socket errors' "$out" | tr -s ' ' | tr '\n' ' ')"; fi
 }
 
 # ------------------------------------------------------------------ start everything
-PORTS=($($BENCH ports 6))
+PORTS=($($BENCH ports 10))
 UP_PORT=${PORTS[0]} FRONT_PORT=${PORTS[1]} FAKE_PORT=${PORTS[2]} PROXY_PORT=${PORTS[3]} INFO_PORT=${PORTS[4]} BP_PORT=${PORTS[5]}
+UP_TLS_PORT=${PORTS[6]} FRONT_TLS_PORT=${PORTS[7]} FAKE_TLS_PORT=${PORTS[8]} HTTPS_PORT=${PORTS[9]}
 LOADAVG=$(cut -d' ' -f1-3 /proc/loadavg)
 say "load average: $LOADAVG on $(nproc) cores; ports: upstream=$UP_PORT nginx=$FRONT_PORT fake=$FAKE_PORT proxy=$PROXY_PORT"
 
+# A throwaway CA and a server certificate it signs (localhost and 127.0.0.1), for the TLS upstreams:
+# the nginx upstream's TLS port and fake-upstream's. Nothing outside the work dir trusts them.
+TLS_DIR=$WORK/tls
+mkdir -p "$TLS_DIR"
+case "${BENCH_TLS_KEY:-ec}" in
+    ec) NEWKEY=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1) KEY_USAGE=digitalSignature ;;
+    rsa) NEWKEY=(-newkey rsa:2048) KEY_USAGE=digitalSignature,keyEncipherment ;;
+    *) die "BENCH_TLS_KEY must be ec or rsa" ;;
+esac
+{
+    openssl req -x509 "${NEWKEY[@]}" -nodes -days 2 -subj "/CN=HydraCodeDone bench CA" \
+        -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+        -keyout "$TLS_DIR/ca.key" -out "$TLS_DIR/ca.pem" &&
+    openssl req "${NEWKEY[@]}" -nodes -subj "/CN=localhost" -keyout "$TLS_DIR/server.key" -out "$TLS_DIR/server.csr" &&
+    printf '%s\n' "subjectAltName=DNS:localhost,IP:127.0.0.1" "basicConstraints=CA:FALSE" \
+        "keyUsage=critical,$KEY_USAGE" "extendedKeyUsage=serverAuth" > "$TLS_DIR/server.ext" &&
+    openssl x509 -req -in "$TLS_DIR/server.csr" -CA "$TLS_DIR/ca.pem" -CAkey "$TLS_DIR/ca.key" -CAcreateserial \
+        -days 2 -extfile "$TLS_DIR/server.ext" -out "$TLS_DIR/server.pem" &&
+    openssl verify -CAfile "$TLS_DIR/ca.pem" -verify_hostname localhost "$TLS_DIR/server.pem"
+} > "$WORK/openssl.log" 2>&1 || die "could not make the bench certificates: $(tail -5 "$WORK/openssl.log")"
+
 start_nginx() { # NAME PORT
-    sed -e "s|@WORK@|$WORK|g" -e "s|@PORT@|$2|g" -e "s|@UP_PORT@|$UP_PORT|g" "$BENCH_DIR/nginx-$1.conf" > "$WORK/nginx-$1.conf"
+    sed -e "s|@WORK@|$WORK|g" -e "s|@PORT@|$2|g" -e "s|@UP_PORT@|$UP_PORT|g" -e "s|@TLS_PORT@|$UP_TLS_PORT|g" \
+        -e "s|@UP_TLS_PORT@|$UP_TLS_PORT|g" -e "s|@TLS_DIR@|$TLS_DIR|g" "$BENCH_DIR/nginx-$1.conf" > "$WORK/nginx-$1.conf"
     "$NGINX" -p "$WORK" -e "$WORK/nginx-$1.error.log" -c "$WORK/nginx-$1.conf" -g 'daemon off;' &
     PIDS+=($!)
 }
 start_nginx upstream "$UP_PORT"
 start_nginx front "$FRONT_PORT"
 FRONT_PID=$!
-"$FAKE_BIN" --host 127.0.0.1 --port "$FAKE_PORT" > "$WORK/fake.log" 2>&1 &
+"$FAKE_BIN" --host 127.0.0.1 --port "$FAKE_PORT" --tls-cert "$TLS_DIR/server.pem" --tls-key "$TLS_DIR/server.key" \
+    --tls-port "$FAKE_TLS_PORT" > "$WORK/fake.log" 2>&1 &
 PIDS+=($!)
 FAKE_PID=$!
 $BENCH wait-http "$UP_PORT" /v1/models 10 || die "nginx upstream did not start: $(cat "$WORK"/nginx-upstream.error.log)"
 $BENCH wait-http "$FRONT_PORT" /health 10 || die "nginx did not start: $(cat "$WORK"/nginx-front.error.log)"
 $BENCH wait-http "$FAKE_PORT" /__stats 10 || die "fake-upstream did not start: $(cat "$WORK"/fake.log)"
+if want https; then
+    start_nginx front-tls "$FRONT_TLS_PORT"
+    FRONT_TLS_PID=$!
+    $BENCH wait-http "$FRONT_TLS_PORT" /health 10 || die "nginx (TLS front) did not start: $(cat "$WORK"/nginx-front-tls.error.log)"
+    # Both TLS upstreams answer, with a certificate that verifies for localhost.
+    for p in "$UP_TLS_PORT" "$FAKE_TLS_PORT"; do
+        curl -sf -m 5 --cacert "$TLS_DIR/ca.pem" -o /dev/null "https://localhost:$p/v1/models" \
+            || die "the TLS upstream on port $p does not answer https://localhost:$p/v1/models with the bench CA: $(cat "$WORK/fake.log" "$WORK/nginx-upstream.error.log")"
+    done
+fi
 
 # The proxy reads its configuration from .env in its working directory (so a SIGHUP can repoint
 # it later) and from nothing else: its environment is emptied.
@@ -213,9 +262,9 @@ fi
 if want pipeline; then
     say "(2) pipeline, wrk -t2 -c64 -d${DURATION}s (after 1 s warm-up each): proxy, then nginx"
     wrk_run warmup 2 64 1 "http://127.0.0.1:$PROXY_PORT/v1/chat/completions" "$BODY"
-    CPU_PID=$PROXY_PID wrk_run pipeline_proxy 2 64 "$DURATION" "http://127.0.0.1:$PROXY_PORT/v1/chat/completions" "$BODY"
+    UP_CONNS=1 CPU_PID=$PROXY_PID wrk_run pipeline_proxy 2 64 "$DURATION" "http://127.0.0.1:$PROXY_PORT/v1/chat/completions" "$BODY"
     wrk_run warmup 2 64 1 "http://127.0.0.1:$FRONT_PORT/v1/chat/completions" "$BODY"
-    CPU_PID=$FRONT_PID wrk_run pipeline_nginx 2 64 "$DURATION" "http://127.0.0.1:$FRONT_PORT/v1/chat/completions" "$BODY"
+    UP_CONNS=1 CPU_PID=$FRONT_PID wrk_run pipeline_nginx 2 64 "$DURATION" "http://127.0.0.1:$FRONT_PORT/v1/chat/completions" "$BODY"
     proxy_alive; rss_point pipeline
 fi
 
@@ -223,8 +272,8 @@ fi
 if want latency; then
     say "(3) one connection, wrk -t1 -c1 -d${C1_DURATION}s, 3 alternating rounds: proxy, nginx pipeline, upstream alone"
     for r in 1 2 3; do
-        wrk_run "c1_proxy_$r" 1 1 "$C1_DURATION" "http://127.0.0.1:$PROXY_PORT/v1/chat/completions" "$BODY"
-        wrk_run "c1_nginx_$r" 1 1 "$C1_DURATION" "http://127.0.0.1:$FRONT_PORT/v1/chat/completions" "$BODY"
+        CPU_PID=$PROXY_PID wrk_run "c1_proxy_$r" 1 1 "$C1_DURATION" "http://127.0.0.1:$PROXY_PORT/v1/chat/completions" "$BODY"
+        CPU_PID=$FRONT_PID wrk_run "c1_nginx_$r" 1 1 "$C1_DURATION" "http://127.0.0.1:$FRONT_PORT/v1/chat/completions" "$BODY"
         wrk_run "c1_direct_$r" 1 1 "$C1_DURATION" "http://127.0.0.1:$UP_PORT/v1/chat/completions" "$BODY"
     done
     proxy_alive
@@ -307,6 +356,81 @@ if want backpressure; then
     record backpressure "$($BENCH backpressure "$BP_PORT" "$FAKE_PORT" "$BP_PID" bench-bp 1 4 "$BP_STREAMS" "$BP_IDLE" || true)"
     kill -0 "$BP_PID" 2>/dev/null || say "  !! the backpressure proxy died: $(tail -3 "$WORK/proxy-bp.log")"
     kill "$BP_PID" 2>/dev/null || true
+fi
+
+# ------------------------------------------------------------------ (9) https upstream
+# A second proxy process, critique on, whose upstream is https: first the nginx upstream's TLS port
+# (the same canned completion as the http figures), against nginx making the same two calls over
+# TLS; then, repointed with a SIGHUP, fake-upstream's TLS port for the streaming figures.
+if want https; then
+    mkdir -p "$WORK/proxy-https"
+    write_https_env() { # BASE_URL
+        printf '%s\n' HOST=127.0.0.1 "PORT=$HTTPS_PORT" "OPENAI_BASE_URL=$1" "UPSTREAM_CA_FILE=$TLS_DIR/ca.pem" \
+            PRIMARY_MODEL_NAME=bench-primary CRITIQUE_MODEL_NAME=bench-critique "LOG_LEVEL=$LOG_LEVEL_MAIN" \
+            MAX_CONCURRENT_REQUESTS=1100 > "$WORK/proxy-https/.env"
+    }
+    write_https_env "https://localhost:$UP_TLS_PORT/v1"
+    (cd "$WORK/proxy-https" && exec "${proxy_env[@]}" "$PROXY_BIN") > "$WORK/proxy-https.log" 2>&1 &
+    HTTPS_PID=$!
+    PIDS+=($HTTPS_PID)
+    $BENCH wait-http "$HTTPS_PORT" /health 10 || die "the https proxy did not start: $(cat "$WORK/proxy-https.log")"
+    sleep 1
+    record https_idle "$($BENCH proc "$HTTPS_PID")"
+    https_alive() {
+        kill -0 "$HTTPS_PID" 2>/dev/null && return 0
+        $BENCH table "$RESULTS" || true
+        die "the https proxy died; the end of its log: $(tail -5 "$WORK/proxy-https.log")"
+    }
+    fallbacks() { # the https proxy's critique fallbacks so far (a failed TLS call would show here, not as a non-200)
+        curl -s -m 5 "http://127.0.0.1:$HTTPS_PORT/metrics" | awk '$1 == "hydra_critique_fallbacks_total" { print $2 }'
+    }
+    check_chat "https proxy" "$HTTPS_PORT"
+    check_chat "nginx (TLS)" "$FRONT_TLS_PORT"
+    curl -s -m 5 -H 'Content-Type: application/json' -d "$BODY" "http://127.0.0.1:$FRONT_TLS_PORT/head/v1/chat/completions" | grep -q 'slow start grows' \
+        || die "nginx (TLS, first call HEAD) did not answer the pipeline request"
+    [ "$(fallbacks)" = 0 ] || die "the https proxy fell back to the draft (the critique call over TLS failed): $(tail -5 "$WORK/proxy-https.log")"
+
+    say "(9) https pipeline, wrk -t2 -c64 -d${DURATION}s (after 1 s warm-up each): https proxy, then nginx over TLS"
+    wrk_run warmup 2 64 1 "http://127.0.0.1:$HTTPS_PORT/v1/chat/completions" "$BODY"
+    UP_CONNS=1 CPU_PID=$HTTPS_PID wrk_run https_pipeline_proxy 2 64 "$DURATION" "http://127.0.0.1:$HTTPS_PORT/v1/chat/completions" "$BODY"
+    wrk_run warmup 2 64 1 "http://127.0.0.1:$FRONT_TLS_PORT/v1/chat/completions" "$BODY"
+    UP_CONNS=1 CPU_PID=$FRONT_TLS_PID wrk_run https_pipeline_nginx 2 64 "$DURATION" "http://127.0.0.1:$FRONT_TLS_PORT/v1/chat/completions" "$BODY"
+    # nginx's auth_request call opens a new upstream connection per request (see nginx-front-tls.conf):
+    # the same with that first call as HEAD, which nginx keeps alive.
+    say "(9) nginx over TLS, first call HEAD (both upstream connections kept alive)"
+    wrk_run warmup 2 64 1 "http://127.0.0.1:$FRONT_TLS_PORT/head/v1/chat/completions" "$BODY"
+    UP_CONNS=1 CPU_PID=$FRONT_TLS_PID wrk_run https_pipeline_nginx_head 2 64 "$DURATION" "http://127.0.0.1:$FRONT_TLS_PORT/head/v1/chat/completions" "$BODY"
+    https_alive
+    HTTPS_C1_DURATION=${BENCH_HTTPS_C1_DURATION:-3}
+    say "(9) https, one connection, wrk -t1 -c1 -d${HTTPS_C1_DURATION}s, 3 alternating rounds: https proxy, nginx over TLS"
+    for r in 1 2 3; do
+        UP_CONNS=1 CPU_PID=$HTTPS_PID wrk_run "https_c1_proxy_$r" 1 1 "$HTTPS_C1_DURATION" "http://127.0.0.1:$HTTPS_PORT/v1/chat/completions" "$BODY"
+        UP_CONNS=1 CPU_PID=$FRONT_TLS_PID wrk_run "https_c1_nginx_$r" 1 1 "$HTTPS_C1_DURATION" "http://127.0.0.1:$FRONT_TLS_PORT/v1/chat/completions" "$BODY"
+    done
+    https_alive
+    n=$(fallbacks || true)
+    record https_fallbacks "{\"fallbacks\": ${n:-null}}"
+
+    # Repoint it at fake-upstream's TLS port (scripts reset: an earlier section may have left a slow one).
+    curl -s -m 5 -X DELETE "http://127.0.0.1:$FAKE_PORT/__scripts" > /dev/null
+    write_https_env "https://localhost:$FAKE_TLS_PORT/v1"
+    kill -HUP "$HTTPS_PID"
+    ok=""
+    for _ in $(seq 50); do
+        out=$(curl -s -m 5 -H 'Content-Type: application/json' -d "$BODY" "http://127.0.0.1:$HTTPS_PORT/v1/chat/completions" || true)
+        if grep -q 'Answer from bench-critique' <<<"$out"; then ok=1; break; fi
+        sleep 0.1
+    done
+    [ -n "$ok" ] || die "after SIGHUP the https proxy still does not use fake-upstream's TLS port: $out"
+    say "(9) https: 64 concurrent streams x 4 rounds (primary and critique: 20 tokens, 5 ms apart); 'direct' is plain http to the fake"
+    record https_streams "$($BENCH streams "$HTTPS_PORT" "$FAKE_PORT" 64 4 20 5 5 || true)"
+    https_alive
+    say "(9) https: 1,000 concurrent open streams (primary silent for 60 s)"
+    record https_open_streams "$($BENCH open-streams "$HTTPS_PORT" "$FAKE_PORT" 1000 "$HTTPS_PID" || true)"
+    https_alive
+    sleep 3
+    record https_final "$($BENCH proc "$HTTPS_PID")"
+    kill "$HTTPS_PID" 2>/dev/null || true
 fi
 
 echo
