@@ -28,12 +28,13 @@ public enum App {
             logger.error("cannot listen on \(config.host):\(config.port): \(error)")
             return 1
         }
+        // SIGHUP re-reads .env and the pipelines file; requests in flight keep their snapshot.
+        // Watched before the "listening" line: a signal sent as soon as that line appears must
+        // not meet the default action (SIGHUP would end the process).
+        let signals = SignalWatcher([SIGTERM, SIGINT, SIGHUP])
         logger.info("hydracodedone \(version) listening on \(config.host):\(server.port)")
         logger.info("configuration: \(config.summary)")
         for warning in config.warnings { logger.warning(warning) }
-
-        // SIGHUP re-reads .env and the pipelines file; requests in flight keep their snapshot.
-        let signals = SignalWatcher([SIGTERM, SIGINT, SIGHUP])
         let serving = Task { await server.run() }
         let trimming = Task { await server.releaseMemoryWhenIdle() }
         defer { trimming.cancel() }
