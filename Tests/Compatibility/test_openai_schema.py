@@ -65,6 +65,34 @@ def test_dangling_refs_are_an_error_not_a_fetch():
         validator.is_valid({})
 
 
+HYDRA = {"critique": "fallback", "reason": "The critique upstream failed with 503", "rounds": 0,
+         "timings_ms": {"primary": 812, "critique": 41}}
+
+
+def test_the_hydra_object_is_an_additional_property_openai_allows():
+    """The proxy's top-level `hydra` object (issue #16) is not in OpenAI's schemas. It passes
+    because those schemas do not forbid additional properties on answers and chunks (neither
+    `additionalProperties` nor `unevaluatedProperties` is false on them, nor anywhere in the
+    vendored document), not because the check makes an exception for it."""
+    def forbids_extra(node):
+        if isinstance(node, dict):
+            if node.get("additionalProperties") is False or node.get("unevaluatedProperties") is False:
+                return True
+            return any(forbids_extra(v) for v in node.values())
+        return isinstance(node, list) and any(forbids_extra(v) for v in node)
+
+    assert not forbids_extra(SCHEMAS.raw), "OpenAI's schemas now forbid additional properties somewhere"
+    for name in (CHAT_COMPLETION, CHAT_COMPLETION_CHUNK):
+        assert "hydra" not in SCHEMAS.raw["components"]["schemas"][name]["properties"], name
+    answer = {"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "m", "hydra": HYDRA,
+              "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None,
+                           "message": {"role": "assistant", "content": "draft", "refusal": None}}]}
+    chunk = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "m", "hydra": HYDRA,
+             "choices": [{"index": 0, "delta": {}, "finish_reason": "stop", "logprobs": None}]}
+    assert SCHEMAS.errors(CHAT_COMPLETION, answer) == []
+    assert SCHEMAS.errors(CHAT_COMPLETION_CHUNK, chunk) == []
+
+
 def test_a_violation_fails_the_test_it_was_received_in():
     """conftest's pytest_runtest_call wrapper, driven by hand: a violation recorded during a
     passing test fails it; during a failing one it is raised with the test's own error as cause."""
@@ -104,6 +132,7 @@ def test_chat_completion_without_refusal_fails(proxy, fake):
     assert errors and all(e.startswith("$.choices[0].finish_reason: None is not") for e in errors), errors
 
 
+@pytest.mark.no_upstream
 def test_error_body_without_message_or_param_fails(proxy, fake):
     r = httpx.post(proxy.v1 + "/chat/completions", content=b"{not json", timeout=TIMEOUT,
                    headers={"Content-Type": "application/json"})
@@ -132,6 +161,7 @@ def test_stream_chunk_without_finish_reason_fails(proxy, fake):
         ["$.object: 'chat.completion' is not one of ['chat.completion.chunk']"]
 
 
+@pytest.mark.no_upstream
 def test_model_list_without_owned_by_fails(proxy):
     body = httpx.get(proxy.v1 + "/models", timeout=TIMEOUT).json()
     assert SCHEMAS.errors(MODEL_LIST, body) == []

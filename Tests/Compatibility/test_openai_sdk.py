@@ -39,6 +39,7 @@ def stream_text(chunks) -> str:
 # ------------------------------------------------------------------------------------------------
 # Happy paths
 
+@pytest.mark.no_upstream
 def test_models_list_names_the_proxy_first(proxy):
     models = client(proxy).models.list()
     ids = [m.id for m in models.data]
@@ -290,6 +291,7 @@ def test_critique_off_primary_answers_alone(nocritique_proxy, fake):
 # ------------------------------------------------------------------------------------------------
 # Errors, each surfacing as the SDK's own exception class
 
+@pytest.mark.no_upstream
 def test_missing_messages_is_bad_request(proxy, fake):
     with pytest.raises(openai.BadRequestError) as e:
         client(proxy).post("/chat/completions", body={"model": "hydracodedone"}, cast_to=dict)
@@ -298,6 +300,7 @@ def test_missing_messages_is_bad_request(proxy, fake):
     assert fake.requests() == [], "an invalid request reached the upstream"
 
 
+@pytest.mark.no_upstream
 def test_n_greater_than_one_is_bad_request(proxy, fake):
     with pytest.raises(openai.BadRequestError) as e:
         client(proxy).chat.completions.create(model="hydracodedone", messages=USER, n=2)
@@ -305,6 +308,7 @@ def test_n_greater_than_one_is_bad_request(proxy, fake):
     assert fake.requests() == []
 
 
+@pytest.mark.no_upstream
 def test_non_boolean_stream_is_bad_request(proxy, fake):
     with pytest.raises(openai.BadRequestError) as e:
         client(proxy).chat.completions.create(model="hydracodedone", messages=USER, extra_body={"stream": "yes"})
@@ -312,6 +316,7 @@ def test_non_boolean_stream_is_bad_request(proxy, fake):
     assert fake.requests() == []
 
 
+@pytest.mark.no_upstream
 def test_invalid_json_is_bad_request_with_openai_error_shape(proxy, fake):
     r = httpx.post(proxy.v1 + "/chat/completions", content=b'{"model": "x", "messages": [',
                    headers={"Content-Type": "application/json"}, timeout=TIMEOUT)
@@ -323,6 +328,7 @@ def test_invalid_json_is_bad_request_with_openai_error_shape(proxy, fake):
     assert fake.requests() == []
 
 
+@pytest.mark.no_upstream
 def test_wrong_or_missing_key_is_authentication_error(auth_proxy, fake):
     standard_scripts(fake)
     with pytest.raises(openai.AuthenticationError) as e:
@@ -353,18 +359,21 @@ def test_right_key_works_and_is_not_forwarded(auth_proxy, fake):
         assert PROXY_KEY not in json.dumps(q), "the proxy's own key leaked to the upstream"
 
 
+@pytest.mark.no_upstream
 def test_health_needs_no_key(auth_proxy):
     for path in ("/health", "/v1/health"):
         r = httpx.get(auth_proxy.url + path, timeout=TIMEOUT)
         assert r.status_code == 200, (path, r.status_code, r.text)
 
 
+@pytest.mark.no_upstream
 def test_unknown_path_is_not_found(proxy):
     with pytest.raises(openai.NotFoundError) as e:
         client(proxy).get("/no-such-route", cast_to=dict)
     assert e.value.status_code == 404
 
 
+@pytest.mark.no_upstream
 def test_bad_base_path_is_not_found(proxy, fake):
     standard_scripts(fake)
     bad = openai.OpenAI(base_url=proxy.url + "/v2", api_key="x", timeout=TIMEOUT, max_retries=0)

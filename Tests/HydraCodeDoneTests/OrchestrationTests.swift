@@ -138,7 +138,8 @@ final class OrchestrationTests: XCTestCase {
 
     func testStartUpWarnsWhenThePrimaryIsUnreachableAndTheErrorNamesTheURL() throws {
         let port = closedLoopbackPort()
-        let proxy = try ProxyProcess(environment: ["OPENAI_BASE_URL": "http://127.0.0.1:\(port)/v1", "PRIMARY_MODEL_NAME": "m", "LOG_LEVEL": "INFO"])
+        let proxy = try ProxyProcess(environment: ["OPENAI_BASE_URL": "http://127.0.0.1:\(port)/v1", "PRIMARY_MODEL_NAME": "m",
+                                                   "CRITIQUE_MODEL_NAME": "c", "LOG_LEVEL": "INFO"])
         defer { _ = proxy.stop() }
         XCTAssertTrue(eventually(timeout: 5) { proxy.log.contains("is not answering") }, proxy.log)
         let line = proxy.log.split(separator: "\n").first { $0.contains("is not answering") } ?? ""
@@ -146,5 +147,8 @@ final class OrchestrationTests: XCTestCase {
         let r = try proxy.send("POST", "/v1/chat/completions", body: ProxyFixture.chatBody())
         XCTAssertEqual(r.status, 502)
         XCTAssertTrue(r.text.contains("127.0.0.1:\(port)"), "the 502 must name the URL it tried: \(r.text)")
+        XCTAssertTrue(eventually(timeout: 2) { proxy.log.contains("done status=502") }, proxy.log)
+        let done = proxy.log.split(separator: "\n").first { $0.contains("done status=502") } ?? ""
+        XCTAssertTrue(done.contains("critique=not run (primary failed)") && !done.contains("critique=applied"), String(done))
     }
 }

@@ -517,6 +517,51 @@ def cmd_streams(proxy_port, fake_port, concurrency, rounds_n, tokens, first_ms, 
     return 0 if not problems else 1
 
 
+def cmd_drafts(proxy_port, fake_port, rounds_n, concurrency, tokens, first_ms, chunk_ms):
+    """Time to the first answer token with 3 parallel drafts against 1 (hydra.drafts), same
+    token-paced scripts, rounds alternating so load changes hit both alike. The drafts run at
+    once, so the goal is about 1x, not 3x."""
+    proxy_port, fake_port = int(proxy_port), int(fake_port)
+    rounds_n, concurrency, tokens = int(rounds_n), int(concurrency), int(tokens)
+    first_ms, chunk_ms = int(first_ms), int(chunk_ms)
+    for model in ("bench-primary", "bench-critique"):
+        set_script(fake_port, model, {"chunks": [f"{model[6:]}{i} " for i in range(tokens)],
+                                      "first_delay_ms": first_ms, "chunk_delay_ms": chunk_ms})
+    run, loop_name = loop_runner()
+
+    def body(drafts):
+        return json.dumps({"model": "hydracodedone", "stream": True, "hydra": {"drafts": drafts},
+                           "messages": [{"role": "user", "content": "Explain TCP slow start in one paragraph."}]}).encode()
+
+    async def rounds():
+        out = {1: [], 3: []}
+        for _ in range(rounds_n):
+            for drafts in (1, 3):
+                out[drafts] += await asyncio.gather(*(sse_stream(proxy_port, body(drafts)) for _ in range(concurrency)))
+        return out
+
+    results = run(rounds())
+    ttft, problems = {1: [], 3: []}, []
+    for drafts, rs in results.items():
+        for r in rs:
+            ct = [t for t, k, _ in r["events"] if k == "content"]
+            if r["error"] or r["status"] != 200 or not ct:
+                problems.append(f"drafts={drafts}: {r['error'] or r['status']}")
+                continue
+            ttft[drafts].append((ct[0] - r["t0"]) * 1000)
+    if not ttft[1] or not ttft[3]:
+        emit({"error": "no complete streams", "problems": problems[:5]})
+        return 1
+    emit({"loop": loop_name, "rounds": rounds_n, "concurrency": concurrency, "tokens": tokens,
+          "first_delay_ms": first_ms, "chunk_delay_ms": chunk_ms,
+          "nominal_ms": 2 * first_ms + (tokens - 1) * chunk_ms,
+          "ttft1_p50_ms": statistics.median(ttft[1]), "ttft3_p50_ms": statistics.median(ttft[3]),
+          "ttft1_p99_ms": percentile(ttft[1], 99), "ttft3_p99_ms": percentile(ttft[3], 99),
+          "ok": len(ttft[1]) + len(ttft[3]), "streams": sum(len(v) for v in results.values()),
+          "problems": len(problems), "problem_samples": problems[:5]})
+    return 0 if not problems else 1
+
+
 def cmd_open_streams(proxy_port, fake_port, n, pid):
     proxy_port, fake_port, n = int(proxy_port), int(fake_port), int(n)
     # Slow primary: headers at once, then nothing for a minute; the proxy keeps every stream open.
@@ -906,6 +951,16 @@ def cmd_table(path):
     elif bp:
         invalid.append(f"backpressure: {bp.get('error')}")
 
+    # (10) parallel drafts: TTFT with 3 drafts against 1
+    dr = res.get("drafts")
+    if dr and "ttft1_p50_ms" in dr:
+        ratio = dr["ttft3_p50_ms"] / dr["ttft1_p50_ms"]
+        add(f"3-draft stream TTFT p50 vs 1-draft ({dr['concurrency']} at a time, {dr['ok']}/{dr['streams']} ok)",
+            fmt(dr["ttft3_p50_ms"], " ms"), fmt(dr["ttft1_p50_ms"], " ms") + " 1 draft", f"{ratio:.2f}x", "<= 1.2x (not 3x)", ratio <= 1.2)
+        add("  p99: 3 drafts / 1 draft", fmt(dr["ttft3_p99_ms"], " ms"), fmt(dr["ttft1_p99_ms"], " ms"), "", "report", None)
+    elif dr:
+        invalid.append(f"drafts: {dr.get('error')}")
+
     https_rows = https_table(res, wrk_valid, invalid, fmt, met, mib)
 
     def print_rows(header, rows):
@@ -1095,7 +1150,7 @@ def main(argv):
         emit(w)
         return 0
     table = {"wait-http": cmd_wait_http, "startup": cmd_startup, "idle-conns": cmd_idle_conns,
-             "streams": cmd_streams, "open-streams": cmd_open_streams, "backpressure": cmd_backpressure,
+             "streams": cmd_streams, "drafts": cmd_drafts, "open-streams": cmd_open_streams, "backpressure": cmd_backpressure,
              "trickle": cmd_trickle, "table": cmd_table}
     return table[cmd](*args)
 

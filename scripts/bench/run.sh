@@ -18,11 +18,12 @@
 #       nginx's auth_request call never keeps its upstream connection (a TLS handshake per request), so a
 #       stricter run with that call as HEAD (both calls kept alive) is printed beside it. Printed as a second
 #       table with the http figures of the same run (sections 2, 3, 4, 5) beside the https ones.
+#   (10) parallel drafts: stream TTFT with hydra.drafts 3 against 1 on the token-paced fake (drafts run at once)
 #
 # Knobs: BENCH_DURATION (seconds per wrk run, default 10), BENCH_LOG_LEVEL (proxy LOG_LEVEL for the
 # main figures, default WARNING: nginx runs with access_log off), BENCH_KEEP=1 keeps the work dir
 # (logs, wrk output, results.jsonl), BENCH_NO_BUILD=1 uses existing release binaries even if stale,
-# BENCH_ONLY=a,b runs only those sections (startup health pipeline latency info streams openstreams
+# BENCH_ONLY=a,b runs only those sections (startup health pipeline latency info streams drafts openstreams
 # trickle backpressure https), BENCH_BP_STREAMS (100) / BENCH_BP_IDLE (8 s) / BENCH_BP_RSS_CAP_MIB (4096:
 # the backpressure phase stops early past that growth), BENCH_TRICKLE_KIB ("60 15"), BENCH_TLS_KEY (ec:
 # P-256, default, or rsa: 2048 bits; the generated certificates' keys), BENCH_HTTPS_C1_DURATION (3 s per
@@ -39,7 +40,7 @@ BIN_DIR=$SCRATCH/release
 VENV=.venv-bench
 T_START=$(date +%s)
 BENCH_ONLY=${BENCH_ONLY:-}
-SECTIONS=" startup health pipeline latency info streams openstreams trickle backpressure https "
+SECTIONS=" startup health pipeline latency info streams drafts openstreams trickle backpressure https "
 for s in ${BENCH_ONLY//,/ }; do
     case "$SECTIONS" in *" $s "*) ;; *) echo "bench: unknown section '$s' in BENCH_ONLY (known:$SECTIONS)" >&2; exit 2 ;; esac
 done
@@ -293,7 +294,7 @@ fi
 
 # ------------------------------------------------------------------ (4) streaming
 # Repoint the same proxy process at the token-paced fake-upstream with a SIGHUP reload.
-if want streams || want openstreams; then
+if want streams || want drafts || want openstreams; then
     write_env "http://127.0.0.1:$FAKE_PORT/v1"
     kill -HUP "$PROXY_PID"
     ok=""
@@ -314,6 +315,13 @@ if want streams; then
 fi
 
 # ------------------------------------------------------------------ (5) 1,000 open streams
+# ------------------------------------------------------------------ (10) parallel drafts
+if want drafts; then
+    say "(10) 3 parallel drafts vs 1 (hydra.drafts), 8 streams at a time x 4 rounds, token-paced (20 tokens, 5 ms apart)"
+    record drafts "$($BENCH drafts "$PROXY_PORT" "$FAKE_PORT" 4 8 20 5 5 || true)"
+    proxy_alive
+fi
+
 if want openstreams; then
     say "(5) 1,000 concurrent open streams (primary silent for 60 s)"
     record open_streams "$($BENCH open-streams "$PROXY_PORT" "$FAKE_PORT" 1000 "$PROXY_PID" || true)"

@@ -12,6 +12,8 @@ final class RequestObserver: PipelineObserver {
     private let timings = Mutex<[String]>([])
     /// Set when the critique did not run after all (the draft was tool calls).
     private let critiqueSkipped = Atomic<Bool>(false)
+    /// Set when the primary failed: the critique never ran.
+    private let primaryFailed = Atomic<Bool>(false)
 
     init(logger: Logger, metrics: Metrics, start: ContinuousClock.Instant, summary: String) {
         self.logger = logger
@@ -35,6 +37,7 @@ final class RequestObserver: PipelineObserver {
     }
 
     func upstreamFailed(_ stage: PipelineStage, _ error: UpstreamError) {
+        if stage == .primary { primaryFailed.store(true, ordering: .relaxed) }
         metrics.upstreamError(stage: stage.rawValue, kind: error.kind)
         logger.warning("\(stage.rawValue) failed: \(error.kind)")
     }
@@ -81,6 +84,8 @@ final class RequestObserver: PipelineObserver {
         var summary = self.summary
         if critiqueSkipped.load(ordering: .relaxed) {
             summary = summary.replacingOccurrences(of: "critique=applied", with: "critique=skipped (tool calls)")
+        } else if primaryFailed.load(ordering: .relaxed) {
+            summary = summary.replacingOccurrences(of: "critique=applied", with: "critique=not run (primary failed)")
         }
         let parts = ["done status=\(status)", summary] + stages + ["total_ms=\(Self.ms(total))", extra]
         logger.info(parts.filter { !$0.isEmpty }.joined(separator: " "))
