@@ -25,7 +25,9 @@ mkdir -p "$WORK"
 say() { echo "demo: $*" >&2; }
 
 stop_all() {
-    trap - INT TERM EXIT
+    # A second Ctrl-C while stopping must not leave a server behind.
+    trap '' INT TERM
+    trap - EXIT
     if [ -n "$PROXY_PID" ] && kill -0 "$PROXY_PID" 2>/dev/null; then
         say "stopping the proxy (pid $PROXY_PID)"
         kill -TERM "$PROXY_PID" 2>/dev/null
@@ -39,7 +41,14 @@ stop_all() {
         llama_stop
     fi
 }
-trap 'echo >&2; stop_all; say "stopped."; exit 0' INT TERM
+# Ctrl-C and SIGTERM: stop both servers and end with exit 0, quietly.
+stopped() {
+    echo >&2
+    stop_all
+    say "stopped."
+    exit 0
+}
+trap stopped INT TERM
 trap stop_all EXIT
 
 # Refuse at once, before any long set-up step.
@@ -116,12 +125,20 @@ PYEOF
 
 EOF
 
-# Wait for Ctrl-C (the INT trap) or for either server to die.
+# Wait for Ctrl-C (the INT trap) or for either server to end.
 wait -n "$PROXY_PID" "$LLAMA_PID"
+status=$?
+# Ctrl-C sends SIGINT to every process of the terminal's foreground group at once: the proxy exits
+# 0 on SIGINT, possibly before this shell has run its INT trap (and a shell started with SIGINT
+# ignored, e.g. in the background, never runs it). A server that ended with 0 or by SIGINT (130)
+# was stopped, not crashed.
+if [ "$status" -eq 0 ] || [ "$status" -eq 130 ]; then
+    stopped
+fi
 if ! kill -0 "$LLAMA_PID" 2>/dev/null; then
-    say "the llama server stopped unexpectedly; last lines of .work/demo/llama-server.log:"
+    say "the llama server stopped unexpectedly (exit $status); last lines of .work/demo/llama-server.log:"
     tail -n 15 "$LLAMA_LOG" >&2
 else
-    say "the proxy stopped unexpectedly."
+    say "the proxy stopped unexpectedly (exit $status; its log is above)."
 fi
 exit 1

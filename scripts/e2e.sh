@@ -3,7 +3,8 @@
 # exercised with the official openai SDK by Tests/E2E/test_llama_e2e.py.
 #
 # Environment: LLAMA_PORT (8090), E2E_PROXY_PORT (default: a free port), SWIFT (swift).
-# The first run compiles llama.cpp (~20 min on 2 cores); later runs take about a minute.
+# The first run compiles llama.cpp (~20 min on 2 cores) unless pip's wheel cache already holds it (the
+# set-up says which, and prints a line a minute while pip works); later runs take about a minute.
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

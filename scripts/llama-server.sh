@@ -70,6 +70,50 @@ EOF
     fi
 }
 
+# The llama-cpp-python version pinned in Tests/E2E/requirements.txt.
+_llama_pinned_version() {
+    sed -n 's/^llama-cpp-python\(\[[^]]*\]\)\{0,1\}==\([^ ;#]*\).*/\2/p' "$LLAMA_REQUIREMENTS" | head -n 1
+}
+
+# How pip will get llama-cpp-python VERSION into .venv-e2e; prints one word:
+#   installed  the venv already has it
+#   cached     pip's wheel cache holds a wheel built by an earlier install (seconds)
+#   binary     the package index offers a prebuilt wheel for this machine (seconds)
+#   compile    pip builds it from source: compiles llama.cpp (~20 minutes on 2 cores)
+_llama_install_kind() {
+    local ver="$1" pip="$LLAMA_VENV/bin/pip"
+    if [ -n "$ver" ] && [ "$("$LLAMA_VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("llama_cpp_python"))' 2>/dev/null)" = "$ver" ]; then
+        echo installed
+    elif [ -n "$ver" ] && "$pip" cache list --format=abspath "llama_cpp_python-$ver-*" 2>/dev/null | grep -q '\.whl$'; then
+        echo cached
+    elif [ -n "$ver" ] && "$pip" install --dry-run -q --disable-pip-version-check --no-deps --only-binary=:all: \
+            "llama-cpp-python==$ver" >/dev/null 2>&1; then
+        echo binary
+    else
+        echo compile
+    fi
+}
+
+# Runs "$@" (in the foreground, so Ctrl-C reaches it) and prints a line a minute until it ends.
+_llama_with_progress() {
+    local what="$1" parent=$$ ticker rc
+    shift
+    (
+        t=0
+        # Ends with the command, or within a second of this shell if it exits first.
+        while sleep 1 && kill -0 "$parent" 2>/dev/null; do
+            t=$((t + 1))
+            [ $((t % 60)) -eq 0 ] && _llama_say "$what: still working, $((t / 60)) min so far"
+        done
+    ) &
+    ticker=$!
+    "$@"
+    rc=$?
+    kill "$ticker" 2>/dev/null
+    wait "$ticker" 2>/dev/null
+    return $rc
+}
+
 # Creates .venv-e2e (once; again when Tests/E2E/requirements.txt changes).
 llama_setup_venv() {
     local stamp="$LLAMA_VENV/.installed"
@@ -81,24 +125,34 @@ llama_setup_venv() {
         echo "error: $py not found; install Python 3.9+ (Debian: apt-get install python3 python3-venv)." >&2
         return 1
     fi
-    # No compiler needed once pip's wheel cache holds llama-cpp-python; warn, let pip decide.
-    local missing=""
-    command -v cmake >/dev/null 2>&1 || missing="$missing cmake"
-    command -v c++ >/dev/null 2>&1 || command -v g++ >/dev/null 2>&1 || missing="$missing g++"
     _llama_say "setting up .venv-e2e from Tests/E2E/requirements.txt."
-    _llama_say "the FIRST run on a machine compiles llama.cpp (llama-cpp-python): about 20 minutes on 2 cores."
-    _llama_say "later runs reuse the venv (or pip's wheel cache) and start in seconds."
-    if [ -n "$missing" ]; then
-        _llama_say "warning: not found:$missing — compiling llama.cpp needs them (Debian: apt-get install cmake g++)."
-    fi
     if [ ! -x "$LLAMA_VENV/bin/python" ]; then
         "$py" -m venv "$LLAMA_VENV" || {
             echo "error: could not create .venv-e2e (Debian: apt-get install python3-venv)." >&2
             return 1
         }
     fi
+    local ver kind what="pip install"
+    ver="$(_llama_pinned_version)"
+    kind="$(_llama_install_kind "$ver")"
+    case "$kind" in
+        cached) _llama_say "llama-cpp-python $ver comes from pip's wheel cache (built by an earlier install): no compile." ;;
+        binary) _llama_say "llama-cpp-python $ver: the package index has a prebuilt wheel for this machine: no compile." ;;
+        compile)
+            _llama_say "llama-cpp-python ${ver:-?} has no prebuilt wheel here: pip compiles llama.cpp now, about 20 minutes"
+            _llama_say "on 2 cores, once (pip keeps the wheel it builds: later installs take seconds)."
+            what="pip install (compiling llama.cpp)"
+            # No compiler needed when pip's cache has the wheel; only warn here, let pip decide.
+            local missing=""
+            command -v cmake >/dev/null 2>&1 || missing="$missing cmake"
+            command -v c++ >/dev/null 2>&1 || command -v g++ >/dev/null 2>&1 || missing="$missing g++"
+            if [ -n "$missing" ]; then
+                _llama_say "warning: not found:$missing — compiling llama.cpp needs them (Debian: apt-get install cmake g++)."
+            fi
+            ;;
+    esac
     local started=$SECONDS
-    "$LLAMA_VENV/bin/pip" install -q --disable-pip-version-check -r "$LLAMA_REQUIREMENTS" || {
+    _llama_with_progress "$what" "$LLAMA_VENV/bin/pip" install -q --disable-pip-version-check -r "$LLAMA_REQUIREMENTS" || {
         echo "error: pip install -r Tests/E2E/requirements.txt failed (see above)." >&2
         return 1
     }

@@ -1,5 +1,5 @@
-/// One HTTP exchange with an upstream. Two implementations: our own HTTP/1.1 client with a
-/// keep-alive pool for `http://`, and URLSession (libcurl) for `https://`.
+/// One HTTP exchange with an upstream. `HTTP1Client` carries http:// and https:// alike; tests
+/// may substitute their own.
 public protocol UpstreamTransport: Sendable {
     func send(_ request: UpstreamRequest) async throws(UpstreamError) -> UpstreamResponse
 }

@@ -56,8 +56,8 @@ command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
 command -v curl >/dev/null || missing+=(curl)
 command -v openssl >/dev/null || missing+=(openssl)
 python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
-# --static-swift-stdlib links FoundationNetworking, which needs libcurl's development files (as in the Dockerfile).
-compgen -G '/usr/lib/*/libcurl.so' >/dev/null || [ -e /usr/lib/libcurl.so ] || missing+=(libcurl4-openssl-dev)
+# https upstreams link OpenSSL: the build needs its development files (as in the Dockerfile).
+compgen -G '/usr/lib/*/libssl.so' >/dev/null || [ -e /usr/lib/libssl.so ] || missing+=(libssl-dev)
 if [ ${#missing[@]} -gt 0 ]; then
     [ "$(id -u)" = 0 ] || die "missing ${missing[*]}: install them (apt-get install ${missing[*]}) or run as root"
     say "installing ${missing[*]} with apt-get"
