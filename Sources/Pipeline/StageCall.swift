@@ -42,17 +42,21 @@ struct StageCall {
     /// candidate. Returns the answer and the candidate that gave it.
     func run<T: Sendable>(body: JSONObject,
                           _ call: (PipelinePlan.Stage, JSONObject) async throws(UpstreamError) -> T) async throws(UpstreamError) -> (T, PipelinePlan.Stage) {
-        let list = candidates
+        // The common case, one upstream: no candidate list is built.
+        let list = target.fallbacks.isEmpty ? nil : candidates
+        let count = list?.count ?? 1
         var lastError = UpstreamError.unreachable("no upstream configured")
-        for (index, candidate) in list.enumerated() {
+        for index in 0..<count {
+            let candidate = list?[index] ?? target
             var attemptBody = body
-            attemptBody["model"] = .string(candidate.endpoint.model)
+            // Only an alternative changes the model (and pays for a copy of the body).
+            if list != nil, candidate.endpoint.model != target.endpoint.model { attemptBody["model"] = .string(candidate.endpoint.model) }
             var attempt = 0
             while true {
                 do {
                     let answer = try await call(candidate, attemptBody)
-                    cooldowns?.succeeded(candidate.endpoint)
-                    if index > 0 || candidate.endpoint != target.endpoint { observer.answeredBy(stage, candidate.endpoint) }
+                    if list != nil { cooldowns?.succeeded(candidate.endpoint) }
+                    if list != nil, index > 0 || candidate.endpoint != target.endpoint { observer.answeredBy(stage, candidate.endpoint) }
                     return (answer, candidate)
                 } catch {
                     if error == .cancelled || Task.isCancelled { throw .cancelled }
@@ -64,8 +68,8 @@ struct StageCall {
                         continue
                     }
                     guard Self.movesOn(error) else { throw error }
-                    cooldowns?.failed(candidate.endpoint)
-                    let next = index + 1 < list.count ? list[index + 1].endpoint : nil
+                    if list != nil { cooldowns?.failed(candidate.endpoint) }
+                    let next = index + 1 < count ? list?[index + 1].endpoint : nil
                     if next != nil { observer.fellOver(stage, from: candidate.endpoint, to: next, reason: Self.reason(error)) }
                     break
                 }

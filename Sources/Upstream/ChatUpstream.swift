@@ -27,7 +27,7 @@ public struct ChatUpstream: Sendable {
         let text = ErrorText(endpoint)
         let response = try await post(endpoint, body, streaming: false, extraHeaders: extraHeaders)
         let bytes = try await response.body.collect(limit: maxResponseBytes)
-        try text.checkStatus(response.status, bytes, retryAfter: response.header("retry-after"))
+        try text.checkStatus(response, bytes)
         guard case .object(let object)? = try? JSONParser.parse(bytes) else {
             throw .malformed("the body is not a JSON object (\(text.excerpt(bytes)))")
         }
@@ -44,7 +44,7 @@ public struct ChatUpstream: Sendable {
         let response = try await post(endpoint, body, streaming: true, extraHeaders: extraHeaders)
         if response.status != 200 {
             let bytes = (try? await response.body.collect(limit: 1 << 20)) ?? []
-            try text.checkStatus(response.status, bytes, retryAfter: response.header("retry-after"))
+            try text.checkStatus(response, bytes)
         }
         let contentType = response.header("content-type")?.lowercased() ?? ""
         if contentType.contains("application/json") {
@@ -79,6 +79,12 @@ struct ErrorText: Sendable {
     static let excerptLimit = 200
 
     init(_ endpoint: UpstreamEndpoint) { secrets = [endpoint.apiKey].compactMap { $0 } }
+
+    /// A failed response: its Retry-After is read only then (looking a header up lowercases).
+    func checkStatus(_ response: UpstreamResponse, _ bytes: [UInt8]) throws(UpstreamError) {
+        guard !(200..<300).contains(response.status) else { return }
+        try checkStatus(response.status, bytes, retryAfter: response.header("retry-after"))
+    }
 
     func checkStatus(_ status: Int, _ bytes: [UInt8], retryAfter: String? = nil) throws(UpstreamError) {
         guard !(200..<300).contains(status) else { return }

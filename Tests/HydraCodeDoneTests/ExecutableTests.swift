@@ -65,6 +65,17 @@ final class ExecutableTests: XCTestCase {
         }
     }
 
+    /// check-config prints each setting whole, values with spaces included.
+    func testCheckConfigPrintsValuesWithSpacesWhole() throws {
+        let r = try run(["check-config"], environment: ["PRIMARY_MODEL_NAME": "m", "OPENAI_BASE_URL": "http://127.0.0.1:\(closedLoopbackPort())/v1",
+                                                        "CRITIQUE_SKIP_PATTERNS": "^### Task:||^Suggest a title"])
+        let lines = r.stdout.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+        XCTAssertTrue(lines.contains { $0.range(of: #"^critique_prompt=\d+ chars$"#, options: .regularExpression) != nil }, r.stdout)
+        XCTAssertTrue(lines.contains(#"skip_patterns=["^### Task:", "^Suggest a title"]"#), r.stdout)
+        XCTAssertTrue(lines.contains { $0.hasPrefix("✗ primary: cannot reach") }, r.stdout)
+        XCTAssertEqual(r.status, 1)
+    }
+
     func testVersionAndHelp() throws {
         let version = try run(["--version"], environment: [:])
         XCTAssertEqual(version.status, 0)

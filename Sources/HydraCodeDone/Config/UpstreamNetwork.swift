@@ -18,13 +18,11 @@ public struct UpstreamNetwork: Sendable, Hashable {
         try TLSContext(client: verify, caFile: caFile, extraCAFile: extraCAFile)
     }
 
-    /// One client for http and https with these settings.
+    /// One client for http and https with these settings; its TLS context is built on the first
+    /// https call.
     public func makeClient() -> HTTP1Client {
-        do {
-            return HTTP1Client(tls: try tlsContext(), proxies: proxies)
-        } catch {
-            return HTTP1Client(tls: nil, tlsProblem: error.description, proxies: proxies)
-        }
+        let settings = self
+        return HTTP1Client(makeTLS: { () throws(TLSError) -> TLSContext in try settings.tlsContext() }, proxies: proxies)
     }
 
     var summary: [(String, String)] {

@@ -18,15 +18,16 @@ public struct ProxyHandler: HTTPHandler {
 
     public func handle(_ request: HTTPRequest) async -> HTTPResponse {
         let requestID = RequestID.accept(request.headers["X-Request-Id"])
+        let route = Route.match(request.path)
         // Liveness answers without touching the configuration actor.
-        if Route.match(request.path) == .health, request.method == "GET" || request.method == "HEAD" {
+        if route == .health, request.method == "GET" || request.method == "HEAD" {
             var response = HTTPResponse.json(200, .object(["status": .string("ok")]))
             response.headers.set("X-Request-Id", requestID)
             metrics.request(route: Route.health.rawValue, status: 200)
             return response
         }
         // Readiness too: a probe must not queue behind a reload.
-        if Route.match(request.path) == .ready, request.method == "GET" || request.method == "HEAD" {
+        if route == .ready, request.method == "GET" || request.method == "HEAD" {
             let status = readiness.isDraining ? "draining" : admission.isSaturated ? "saturated" : "ready"
             let code = status == "ready" ? 200 : 503
             var response = HTTPResponse.json(code, .object(["status": .string(status)]))
@@ -37,7 +38,6 @@ public struct ProxyHandler: HTTPHandler {
         let config = await store.current
         let cors = CORSPolicy(origins: config.corsAllowOrigins)
         var response: HTTPResponse
-        let route = Route.match(request.path)
         if let route {
             if cors.isEnabled, CORSPolicy.isPreflight(request) {
                 // Preflights carry no credentials: answered before authentication.

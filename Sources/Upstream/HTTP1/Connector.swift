@@ -5,9 +5,8 @@ import TLS
 /// Opens upstream connections: TCP (directly, or through a proxy's CONNECT tunnel), then TLS
 /// for `https://`. Every failure names the URL it tried, so a 502 says where to look.
 struct Connector: Sendable {
-    /// nil when no TLS context could be set up: https then fails with `tlsProblem`.
-    let tls: TLSContext?
-    let tlsProblem: String?
+    /// Built on the first https call.
+    let tls: LazyTLS
     let proxies: ProxyRules
 
     func open(_ endpoint: UpstreamEndpoint, deadline: ContinuousClock.Instant) async throws(UpstreamError) -> UpstreamConnection {
@@ -25,12 +24,13 @@ struct Connector: Sendable {
             socket = try await tcp(host: endpoint.host, port: endpoint.port, deadline: deadline, naming: origin)
         }
         guard endpoint.scheme == .https else { return .plain(socket) }
-        guard let tls else {
+        let context: TLSContext
+        do { context = try tls.get() } catch {
             socket.close()
-            throw .unreachable("cannot call \(origin): TLS is not set up (\(tlsProblem ?? "no TLS context"))")
+            throw .unreachable("cannot call \(origin): TLS is not set up (\(error.description))")
         }
         do {
-            return .tls(try await TLSConnection.connect(socket, host: endpoint.bareHost, context: tls, deadline: deadline))
+            return .tls(try await TLSConnection.connect(socket, host: endpoint.bareHost, context: context, deadline: deadline))
         } catch SocketError.timedOut {
             throw .unreachable("TLS handshake with \(origin) timed out")
         } catch is CancellationError {

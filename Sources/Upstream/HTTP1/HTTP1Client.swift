@@ -13,15 +13,17 @@ public final class HTTP1Client: UpstreamTransport {
     /// `tls` carries https calls (nil: https fails with `tlsProblem`); `proxies` routes calls
     /// through CONNECT.
     public init(tls: TLSContext?, tlsProblem: String? = nil, proxies: ProxyRules = ProxyRules()) {
-        connector = Connector(tls: tls, tlsProblem: tlsProblem, proxies: proxies)
+        connector = Connector(tls: LazyTLS(ready: tls, problem: tlsProblem), proxies: proxies)
+    }
+
+    /// `makeTLS` runs on the first https call (a failure fails https calls, naming why).
+    public init(makeTLS: @escaping @Sendable () throws(TLSError) -> TLSContext, proxies: ProxyRules = ProxyRules()) {
+        connector = Connector(tls: LazyTLS(makeTLS), proxies: proxies)
     }
 
     /// Verifies https against the system's CA store; no proxy.
     public convenience init() {
-        var problem: String?
-        let tls: TLSContext?
-        do { tls = try TLSContext() } catch { tls = nil; problem = error.description }
-        self.init(tls: tls, tlsProblem: problem)
+        self.init(makeTLS: { () throws(TLSError) -> TLSContext in try TLSContext() })
     }
 
     public func send(_ request: UpstreamRequest) async throws(UpstreamError) -> UpstreamResponse {
