@@ -46,6 +46,8 @@ public final class TLSFront: Sendable {
     }
 
     private static func relay(_ raw: Socket, backendPort: UInt16, context: TLSContext, counter: Counter) async {
+        // Each event leaves at once (Nagle would hold a small record until the peer's delayed ACK).
+        try? raw.setOption(Int32(IPPROTO_TCP), TCP_NODELAY, 1)
         guard let client = try? AsyncSocket(raw) else { raw.close(); return }
         let tls: TLSConnection
         do {

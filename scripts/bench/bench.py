@@ -1054,7 +1054,7 @@ def https_table(res, wrk_valid, invalid, fmt, met, mib):
                 fmt(cn["upstream_conns_per_req"], "", 3), "", "", "report", None)
         add("-c1 p50 latency (median of rounds)", fmt(cp["p50_us"] / 1000, " ms", 3), fmt(cn["p50_us"] / 1000, " ms", 3),
             x(cp["p50_us"], cn["p50_us"]), http_with_nginx("c1_proxy", "c1_nginx", "p50_us", lambda v: fmt(v / 1000, " ms", 3)), "report", None)
-    # Streaming: fake-upstream's TLS port. No nginx streaming yardstick: the reference is the http
+    # Streaming: the token-paced fake behind nginx's TLS (unbuffered). No nginx streaming yardstick: the reference is the http
     # proxy's own 64-stream TTFT p99 of this run (else the ideal's: a client calling the fake itself over plain http).
     s, hs = res.get("https_streams"), res.get("streams")
     if s and "ttft_p99_ms" in s:

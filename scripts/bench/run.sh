@@ -14,7 +14,7 @@
 #   (9) https upstream: a second proxy (critique on) calling the nginx upstream over TLS (throwaway CA made with
 #       the openssl CLI, trusted through UPSTREAM_CA_FILE) vs nginx making the same two calls over TLS:
 #       pipeline req/s, p50/p99 and CPU per request at -c64, CPU per request at -c1; then, repointed (SIGHUP)
-#       at fake-upstream's TLS port: 64 concurrent streams' TTFT, RSS with 1,000 open streams, settled RSS.
+#       at the token-paced fake behind nginx's TLS: 64 concurrent streams' TTFT, RSS with 1,000 open streams, settled RSS.
 #       nginx's auth_request call never keeps its upstream connection (a TLS handshake per request), so a
 #       stricter run with that call as HEAD (both calls kept alive) is printed beside it. Printed as a second
 #       table with the http figures of the same run (sections 2, 3, 4, 5) beside the https ones.
@@ -154,9 +154,9 @@ wrk_run() { # KEY THREADS CONNS SECONDS URL [BODY]; CPU_PID=pid adds the CPU tha
 }
 
 # ------------------------------------------------------------------ start everything
-PORTS=($($BENCH ports 10))
+PORTS=($($BENCH ports 11))
 UP_PORT=${PORTS[0]} FRONT_PORT=${PORTS[1]} FAKE_PORT=${PORTS[2]} PROXY_PORT=${PORTS[3]} INFO_PORT=${PORTS[4]} BP_PORT=${PORTS[5]}
-UP_TLS_PORT=${PORTS[6]} FRONT_TLS_PORT=${PORTS[7]} FAKE_TLS_PORT=${PORTS[8]} HTTPS_PORT=${PORTS[9]}
+UP_TLS_PORT=${PORTS[6]} FRONT_TLS_PORT=${PORTS[7]} FAKE_TLS_PORT=${PORTS[8]} HTTPS_PORT=${PORTS[9]} STREAM_TLS_PORT=${PORTS[10]}
 LOADAVG=$(cut -d' ' -f1-3 /proc/loadavg)
 say "load average: $LOADAVG on $(nproc) cores; ports: upstream=$UP_PORT nginx=$FRONT_PORT fake=$FAKE_PORT proxy=$PROXY_PORT"
 
@@ -183,7 +183,8 @@ esac
 
 start_nginx() { # NAME PORT
     sed -e "s|@WORK@|$WORK|g" -e "s|@PORT@|$2|g" -e "s|@UP_PORT@|$UP_PORT|g" -e "s|@TLS_PORT@|$UP_TLS_PORT|g" \
-        -e "s|@UP_TLS_PORT@|$UP_TLS_PORT|g" -e "s|@TLS_DIR@|$TLS_DIR|g" "$BENCH_DIR/nginx-$1.conf" > "$WORK/nginx-$1.conf"
+        -e "s|@UP_TLS_PORT@|$UP_TLS_PORT|g" -e "s|@TLS_DIR@|$TLS_DIR|g" \
+        -e "s|@FAKE_PORT@|$FAKE_PORT|g" -e "s|@STREAM_TLS_PORT@|$STREAM_TLS_PORT|g" "$BENCH_DIR/nginx-$1.conf" > "$WORK/nginx-$1.conf"
     "$NGINX" -p "$WORK" -e "$WORK/nginx-$1.error.log" -c "$WORK/nginx-$1.conf" -g 'daemon off;' &
     PIDS+=($!)
 }
@@ -369,7 +370,7 @@ fi
 # ------------------------------------------------------------------ (9) https upstream
 # A second proxy process, critique on, whose upstream is https: first the nginx upstream's TLS port
 # (the same canned completion as the http figures), against nginx making the same two calls over
-# TLS; then, repointed with a SIGHUP, fake-upstream's TLS port for the streaming figures.
+# TLS; then, repointed with a SIGHUP, the token-paced fake behind nginx's TLS for the streaming figures.
 if want https; then
     mkdir -p "$WORK/proxy-https"
     write_https_env() { # BASE_URL
@@ -419,9 +420,11 @@ if want https; then
     n=$(fallbacks || true)
     record https_fallbacks "{\"fallbacks\": ${n:-null}}"
 
-    # Repoint it at fake-upstream's TLS port (scripts reset: an earlier section may have left a slow one).
+    # Repoint it at the token-paced fake behind nginx's TLS (as a cloud API's TLS terminator would
+    # be; fake-upstream's own TLS front relays in the fake's process and would share its cores).
+    # Scripts reset: an earlier section may have left a slow one.
     curl -s -m 5 -X DELETE "http://127.0.0.1:$FAKE_PORT/__scripts" > /dev/null
-    write_https_env "https://localhost:$FAKE_TLS_PORT/v1"
+    write_https_env "https://localhost:$STREAM_TLS_PORT/v1"
     kill -HUP "$HTTPS_PID"
     ok=""
     for _ in $(seq 50); do
@@ -429,7 +432,7 @@ if want https; then
         if grep -q 'Answer from bench-critique' <<<"$out"; then ok=1; break; fi
         sleep 0.1
     done
-    [ -n "$ok" ] || die "after SIGHUP the https proxy still does not use fake-upstream's TLS port: $out"
+    [ -n "$ok" ] || die "after SIGHUP the https proxy still does not use the fake behind nginx's TLS: $out"
     say "(9) https: 64 concurrent streams x 4 rounds (primary and critique: 20 tokens, 5 ms apart); 'direct' is plain http to the fake"
     record https_streams "$($BENCH streams "$HTTPS_PORT" "$FAKE_PORT" 64 4 20 5 5 || true)"
     https_alive
