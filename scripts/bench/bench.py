@@ -1074,6 +1074,10 @@ def https_table(res, wrk_valid, invalid, fmt, met, mib):
         add(f"inter-event gap p50 / p99 (upstream pace {s['chunk_delay_ms']} ms)", f"{s['gap_p50_ms']:.2f} / {s['gap_p99_ms']:.2f} ms",
             f"{s['direct_gap_p50_ms']:.2f} / {s['direct_gap_p99_ms']:.2f} ms direct (plain http)", x(s["gap_p99_ms"], s["direct_gap_p99_ms"]),
             f"{hs['gap_p50_ms']:.2f} / {hs['gap_p99_ms']:.2f} ms" if hs and "gap_p50_ms" in hs else NOT_RUN, "report", None)
+        ph = res.get("https_streams_plain_hop")
+        if ph and "ttft_p99_ms" in ph:
+            add("  like for like: same proxy, same nginx hop, no TLS: TTFT p50 / p99", f"{s['ttft_p50_ms']:.1f} / {s['ttft_p99_ms']:.1f} ms",
+                f"{ph['ttft_p50_ms']:.1f} / {ph['ttft_p99_ms']:.1f} ms without TLS", f"{s['ttft_p99_ms'] - ph['ttft_p99_ms']:+.1f} ms (TLS)", "", "report", None)
         if s["problems"]:
             invalid.append(f"https_streams: {s['problems']} failed streams, e.g. {s['problem_samples']}")
     elif s:

@@ -154,9 +154,9 @@ wrk_run() { # KEY THREADS CONNS SECONDS URL [BODY]; CPU_PID=pid adds the CPU tha
 }
 
 # ------------------------------------------------------------------ start everything
-PORTS=($($BENCH ports 11))
+PORTS=($($BENCH ports 12))
 UP_PORT=${PORTS[0]} FRONT_PORT=${PORTS[1]} FAKE_PORT=${PORTS[2]} PROXY_PORT=${PORTS[3]} INFO_PORT=${PORTS[4]} BP_PORT=${PORTS[5]}
-UP_TLS_PORT=${PORTS[6]} FRONT_TLS_PORT=${PORTS[7]} FAKE_TLS_PORT=${PORTS[8]} HTTPS_PORT=${PORTS[9]} STREAM_TLS_PORT=${PORTS[10]}
+UP_TLS_PORT=${PORTS[6]} FRONT_TLS_PORT=${PORTS[7]} FAKE_TLS_PORT=${PORTS[8]} HTTPS_PORT=${PORTS[9]} STREAM_TLS_PORT=${PORTS[10]} STREAM_HTTP_PORT=${PORTS[11]}
 LOADAVG=$(cut -d' ' -f1-3 /proc/loadavg)
 say "load average: $LOADAVG on $(nproc) cores; ports: upstream=$UP_PORT nginx=$FRONT_PORT fake=$FAKE_PORT proxy=$PROXY_PORT"
 
@@ -184,7 +184,7 @@ esac
 start_nginx() { # NAME PORT
     sed -e "s|@WORK@|$WORK|g" -e "s|@PORT@|$2|g" -e "s|@UP_PORT@|$UP_PORT|g" -e "s|@TLS_PORT@|$UP_TLS_PORT|g" \
         -e "s|@UP_TLS_PORT@|$UP_TLS_PORT|g" -e "s|@TLS_DIR@|$TLS_DIR|g" \
-        -e "s|@FAKE_PORT@|$FAKE_PORT|g" -e "s|@STREAM_TLS_PORT@|$STREAM_TLS_PORT|g" "$BENCH_DIR/nginx-$1.conf" > "$WORK/nginx-$1.conf"
+        -e "s|@FAKE_PORT@|$FAKE_PORT|g" -e "s|@STREAM_TLS_PORT@|$STREAM_TLS_PORT|g" -e "s|@STREAM_HTTP_PORT@|$STREAM_HTTP_PORT|g" "$BENCH_DIR/nginx-$1.conf" > "$WORK/nginx-$1.conf"
     "$NGINX" -p "$WORK" -e "$WORK/nginx-$1.error.log" -c "$WORK/nginx-$1.conf" -g 'daemon off;' &
     PIDS+=($!)
 }
@@ -435,6 +435,20 @@ if want https; then
     [ -n "$ok" ] || die "after SIGHUP the https proxy still does not use the fake behind nginx's TLS: $out"
     say "(9) https: 64 concurrent streams x 4 rounds (primary and critique: 20 tokens, 5 ms apart); 'direct' is plain http to the fake"
     record https_streams "$($BENCH streams "$HTTPS_PORT" "$FAKE_PORT" 64 4 20 5 5 || true)"
+    https_alive
+    # Like for like: the same proxy through the same nginx hop, without TLS (separates TLS's cost
+    # from the hop's, which the http section's direct-to-fake figures do not have).
+    write_https_env "http://127.0.0.1:$STREAM_HTTP_PORT/v1"
+    kill -HUP "$HTTPS_PID"
+    for _ in $(seq 50); do
+        curl -s -m 5 -H 'Content-Type: application/json' -d "$BODY" "http://127.0.0.1:$HTTPS_PORT/v1/chat/completions" | grep -q 'Answer from bench-critique' && break
+        sleep 0.1
+    done
+    say "(9) the same 64 streams x 4 through the same nginx hop without TLS (like-for-like reference)"
+    record https_streams_plain_hop "$($BENCH streams "$HTTPS_PORT" "$FAKE_PORT" 64 4 20 5 5 || true)"
+    write_https_env "https://localhost:$STREAM_TLS_PORT/v1"
+    kill -HUP "$HTTPS_PID"
+    sleep 0.5
     https_alive
     say "(9) https: 1,000 concurrent open streams (primary silent for 60 s)"
     record https_open_streams "$($BENCH open-streams "$HTTPS_PORT" "$FAKE_PORT" 1000 "$HTTPS_PID" || true)"
