@@ -294,17 +294,21 @@ if want info; then
 fi
 
 # ------------------------------------------------------------------ (4) streaming
+# SIGHUP makes a proxy re-read the .env just rewritten; wait until it answers from the fake.
+await_repoint() { # PID PORT WHAT
+    kill -HUP "$1"
+    local out="" _
+    for _ in $(seq 50); do
+        out=$(curl -s -m 5 -H 'Content-Type: application/json' -d "$BODY" "http://127.0.0.1:$2/v1/chat/completions" || true)
+        if grep -q 'Answer from bench-critique' <<<"$out"; then return 0; fi
+        sleep 0.1
+    done
+    die "after SIGHUP the $3 still does not use the fake-upstream: $out"
+}
 # Repoint the same proxy process at the token-paced fake-upstream with a SIGHUP reload.
 if want streams || want drafts || want openstreams; then
     write_env "http://127.0.0.1:$FAKE_PORT/v1"
-    kill -HUP "$PROXY_PID"
-    ok=""
-    for _ in $(seq 50); do
-        out=$(curl -s -m 5 -H 'Content-Type: application/json' -d "$BODY" "http://127.0.0.1:$PROXY_PORT/v1/chat/completions" || true)
-        if grep -q 'Answer from bench-critique' <<<"$out"; then ok=1; break; fi
-        sleep 0.1
-    done
-    [ -n "$ok" ] || die "after SIGHUP the proxy still does not use the fake-upstream: $out"
+    await_repoint "$PROXY_PID" "$PROXY_PORT" proxy
 fi
 
 if want streams; then
@@ -425,25 +429,14 @@ if want https; then
     # Scripts reset: an earlier section may have left a slow one.
     curl -s -m 5 -X DELETE "http://127.0.0.1:$FAKE_PORT/__scripts" > /dev/null
     write_https_env "https://localhost:$STREAM_TLS_PORT/v1"
-    kill -HUP "$HTTPS_PID"
-    ok=""
-    for _ in $(seq 50); do
-        out=$(curl -s -m 5 -H 'Content-Type: application/json' -d "$BODY" "http://127.0.0.1:$HTTPS_PORT/v1/chat/completions" || true)
-        if grep -q 'Answer from bench-critique' <<<"$out"; then ok=1; break; fi
-        sleep 0.1
-    done
-    [ -n "$ok" ] || die "after SIGHUP the https proxy still does not use the fake behind nginx's TLS: $out"
+    await_repoint "$HTTPS_PID" "$HTTPS_PORT" "https proxy (the fake behind nginx's TLS)"
     say "(9) https: 64 concurrent streams x 4 rounds (primary and critique: 20 tokens, 5 ms apart); 'direct' is plain http to the fake"
     record https_streams "$($BENCH streams "$HTTPS_PORT" "$FAKE_PORT" 64 4 20 5 5 || true)"
     https_alive
     # Like for like: the same proxy through the same nginx hop, without TLS (separates TLS's cost
     # from the hop's, which the http section's direct-to-fake figures do not have).
     write_https_env "http://127.0.0.1:$STREAM_HTTP_PORT/v1"
-    kill -HUP "$HTTPS_PID"
-    for _ in $(seq 50); do
-        curl -s -m 5 -H 'Content-Type: application/json' -d "$BODY" "http://127.0.0.1:$HTTPS_PORT/v1/chat/completions" | grep -q 'Answer from bench-critique' && break
-        sleep 0.1
-    done
+    await_repoint "$HTTPS_PID" "$HTTPS_PORT" "https proxy (the fake behind nginx, plain)"
     say "(9) the same 64 streams x 4 through the same nginx hop without TLS (like-for-like reference)"
     record https_streams_plain_hop "$($BENCH streams "$HTTPS_PORT" "$FAKE_PORT" 64 4 20 5 5 || true)"
     write_https_env "https://localhost:$STREAM_TLS_PORT/v1"
