@@ -11,29 +11,38 @@ public final class TLSFront: Sendable {
     public let port: UInt16
     private let listener: AsyncSocket
     private let acceptor: Mutex<Task<Void, Never>?> = Mutex(nil)
+    private let stopping = Stopping()
     /// Connections handshaken so far (tests: did the proxy reuse its connection?).
     public var handshakes: Int { counter.value.load(ordering: .relaxed) }
     private let counter = Counter()
 
     final class Counter: Sendable { let value = Atomic<Int>(0) }
+    final class Stopping: Sendable {
+        private let flag = Atomic<Bool>(false)
+        var isSet: Bool { flag.load(ordering: .acquiring) }
+        func set() { flag.store(true, ordering: .releasing) }
+    }
 
     public init(backendPort: UInt16, certificate: String, privateKey: String, host: String = "127.0.0.1", port: UInt16 = 0) throws {
         let context = try TLSContext(serverCertificate: certificate, privateKey: privateKey)
         listener = try AsyncSocket(Socket.listen(host: host, port: port))
         self.port = listener.socket.localPort()
-        let task = Task { [listener, counter] in
+        let task = Task { [listener, counter, stopping] in
             await withTaskExecutorPreference(listener.loop) {
-                while !Task.isCancelled {
+                while !stopping.isSet {
                     do {
                         while let raw = try listener.socket.accept() {
                             Task { await Self.relay(raw, backendPort: backendPort, context: context, counter: counter) }
                         }
                         try await listener.waitReadable()
                     } catch {
-                        if Task.isCancelled { return }
+                        try? await Task.sleep(for: .milliseconds(1))
                     }
                 }
             }
+            // Closed here, by the loop that used it: closed while the loop might still run, its
+            // number could go to another listener in this process and have its connections taken.
+            listener.socket.close()
         }
         acceptor.withLock { $0 = task }
     }
@@ -41,8 +50,11 @@ public final class TLSFront: Sendable {
     deinit { close() }
 
     public func close() {
-        acceptor.withLock { $0?.cancel(); $0 = nil }
-        listener.close()
+        let task = acceptor.withLock { task in defer { task = nil }; return task }
+        guard let task else { return }
+        stopping.set()
+        listener.loop.deregister(listener.fd)
+        task.cancel()
     }
 
     private static func relay(_ raw: Socket, backendPort: UInt16, context: TLSContext, counter: Counter) async {

@@ -1,6 +1,7 @@
 import CSystem
 import Glibc
 import Sockets
+import Synchronization
 
 /// Accepts connections and hands each to its own `ConnectionHandler`; drains on shutdown.
 public final class HTTPServer: Sendable {
@@ -10,6 +11,11 @@ public final class HTTPServer: Sendable {
     private let listener: AsyncSocket
     private let tracker = ConnectionTracker()
     private let rejecter: ConnectionRejecter
+    /// Where the accept loop is. The listening descriptor is closed only once the loop has left:
+    /// closed earlier, its number could go to another server's listener in this process, and a
+    /// loop still running would accept (and, draining, refuse) that server's connections.
+    private let acceptState = Mutex(AcceptState.notStarted)
+    private enum AcceptState { case notStarted, running, stopping, exited, closed }
     /// The bound port (useful when started on port 0).
     public let port: UInt16
 
@@ -51,11 +57,18 @@ public final class HTTPServer: Sendable {
 
     /// Accepts until `shutdown` closes the listener.
     public func run() async {
+        let starts = acceptState.withLock { state -> Bool in
+            guard state == .notStarted else { return false }
+            state = .running
+            return true
+        }
+        guard starts else { return }
         await withTaskExecutorPreference(listener.loop) { await self.acceptLoop() }
+        acceptState.withLock { if $0 != .closed { $0 = .exited } }
     }
 
     private func acceptLoop() async {
-        while true {
+        while acceptState.withLock({ $0 == .running }) {
             do {
                 while let client = try listener.socket.accept() { start(client) }
                 try await listener.waitReadable()
@@ -85,10 +98,34 @@ public final class HTTPServer: Sendable {
         Task(executorPreference: socket.loop) { await connection.run() }
     }
 
+    /// Stops the accept loop (a parked wait fails at once), waits for it to leave, then closes
+    /// the descriptor.
+    private func closeListener() async {
+        enum Step { case alreadyClosed, wait, close }
+        let step = acceptState.withLock { state -> Step in
+            switch state {
+            case .closed, .stopping: return .alreadyClosed
+            case .running: state = .stopping; return .wait
+            case .notStarted, .exited: state = .stopping; return .close
+            }
+        }
+        if step == .alreadyClosed { return }
+        let wasRunning = step == .wait
+        listener.loop.deregister(listener.fd)
+        if wasRunning {
+            let deadline = ContinuousClock.now.advanced(by: .seconds(2))
+            while acceptState.withLock({ $0 != .exited }), ContinuousClock.now < deadline {
+                try? await Task.sleep(for: .milliseconds(2))
+            }
+        }
+        listener.socket.close()
+        acceptState.withLock { $0 = .closed }
+    }
+
     /// Stops accepting, closes idle connections, lets in-flight responses finish within `grace`,
     /// then cuts what is left.
     public func shutdown(grace: Duration) async {
-        listener.close()
+        await closeListener()
         tracker.beginDraining()
         let deadline = ContinuousClock.now.advanced(by: grace)
         while tracker.count > 0, ContinuousClock.now < deadline {
