@@ -13,8 +13,7 @@ final class ConnectProxy: Sendable {
     }
 
     let port: UInt16
-    private let listener: Int32
-    private let stopped = Atomic<Bool>(false)
+    private let listener: LoopbackListener
     private let seen = Locked<[Seen]>([])
     private let firstTunnelBytes = Locked<[[UInt8]]>([])
 
@@ -26,42 +25,16 @@ final class ConnectProxy: Sendable {
     var tunnelOpenings: [[UInt8]] { firstTunnelBytes.value }
 
     init(requiredAuthorization: String? = nil) throws {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        precondition(fd >= 0)
-        var one: Int32 = 1
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        inet_pton(AF_INET, "127.0.0.1", &address.sin_addr)
-        let rc = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        let seen = self.seen, openings = firstTunnelBytes
+        listener = LoopbackListener { client in
+            Self.serve(client, requiredAuthorization: requiredAuthorization, seen: seen, firstTunnelBytes: openings)
         }
-        precondition(rc == 0 && listen(fd, 128) == 0)
-        var bound = sockaddr_in()
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &bound) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-        port = UInt16(bigEndian: bound.sin_port)
-        listener = fd
-        let acceptor = Thread { [self] in
-            while !stopped.load(ordering: .relaxed) {
-                var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-                guard poll(&p, 1, 50) > 0 else { continue }
-                let client = accept(fd, nil, nil)
-                guard client >= 0 else { continue }
-                let worker = Thread { [self] in serve(client, requiredAuthorization: requiredAuthorization) }
-                worker.start()
-            }
-        }
-        acceptor.start()
+        port = listener.port
     }
 
-    func stop() {
-        stopped.store(true, ordering: .relaxed)
-        usleep(60_000)
-        Glibc.close(listener)
-    }
+    func stop() { listener.stop() }
 
-    private func serve(_ client: Int32, requiredAuthorization: String?) {
+    private static func serve(_ client: Int32, requiredAuthorization: String?, seen: Locked<[Seen]>, firstTunnelBytes: Locked<[[UInt8]]>) {
         var timeout = timeval(tv_sec: 10, tv_usec: 0)
         setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         guard let (head, early) = Self.readHead(client) else { Glibc.close(client); return }
@@ -92,7 +65,7 @@ final class ConnectProxy: Sendable {
         let recorded = Locked<Bool>(!early.isEmpty)
         if !early.isEmpty { firstTunnelBytes.update { $0.append(Array(early.prefix(16))) } }
         let upstreamDone = DispatchSemaphore(value: 0)
-        let toServer = Thread { [self] in
+        let toServer = Thread {
             Self.pump(from: client, to: server) { bytes in
                 let first = recorded.update { done -> Bool in defer { done = true }; return !done }
                 if first { firstTunnelBytes.update { $0.append(Array(bytes.prefix(16))) } }

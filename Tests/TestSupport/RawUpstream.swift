@@ -7,54 +7,24 @@ import Synchronization
 /// numbers, early closes). Each connection runs the handler on its own thread, blocking.
 final class RawUpstream: Sendable {
     let port: UInt16
-    private let listener: Int32
-    private let stopped = Atomic<Bool>(false)
-    private let accepted = Atomic<Int>(0)
+    private let listener: LoopbackListener
+    private let accepted = Locked(0)
 
     var baseURL: String { "http://127.0.0.1:\(port)/v1" }
-    var connectionsAccepted: Int { accepted.load(ordering: .relaxed) }
+    var connectionsAccepted: Int { accepted.value }
 
     init(_ handler: @escaping @Sendable (RawUpstreamConnection) -> Void) throws {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        precondition(fd >= 0)
-        var one: Int32 = 1
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = 0
-        inet_pton(AF_INET, "127.0.0.1", &address.sin_addr)
-        let rc = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        let accepted = self.accepted
+        listener = LoopbackListener { client in
+            accepted.update { $0 += 1 }
+            let connection = RawUpstreamConnection(fd: client)
+            handler(connection)
+            connection.close()
         }
-        precondition(rc == 0 && listen(fd, 128) == 0)
-        var bound = sockaddr_in()
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &bound) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-        port = UInt16(bigEndian: bound.sin_port)
-        listener = fd
-        let acceptor = Thread { [self] in
-            while !stopped.load(ordering: .relaxed) {
-                var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-                guard poll(&p, 1, 50) > 0 else { continue }
-                let client = accept(fd, nil, nil)
-                guard client >= 0 else { continue }
-                accepted.add(1, ordering: .relaxed)
-                let connection = RawUpstreamConnection(fd: client)
-                let worker = Thread {
-                    handler(connection)
-                    connection.close()
-                }
-                worker.start()
-            }
-        }
-        acceptor.start()
+        port = listener.port
     }
 
-    func stop() {
-        stopped.store(true, ordering: .relaxed)
-        usleep(60_000)
-        Glibc.close(listener)
-    }
+    func stop() { listener.stop() }
 }
 
 /// One accepted connection, driven by a blocking handler.

@@ -261,6 +261,18 @@ final class HTTPSTransportTests: XCTestCase {
         XCTAssertTrue(closed, "the upstream is still sending: the capped stream did not close its connection")
     }
 
+    /// An upstream that sends `pieces` `gap` µs apart after reading the request.
+    func trickling(_ pieces: [[UInt8]], gap: UInt32) throws -> HTTPSRawUpstream {
+        try rawUpstream { connection in
+            connection.readRequest()
+            for piece in pieces {
+                guard connection.write(piece) else { return }
+                usleep(gap)
+            }
+            _ = connection.waitForPeerClose(seconds: 5)
+        }
+    }
+
     /// An answer trickled a few bytes at a time, for longer than the idle timeout in all: each
     /// byte resets the idle clock, so the call completes with the whole answer.
     func testASlowTrickleCompletes() async throws {
@@ -272,14 +284,7 @@ final class HTTPSTransportTests: XCTestCase {
         let pieces = Array(response.utf8).slices(of: 8)
         // The trickle as a whole lasts longer than the idle timeout, by construction.
         XCTAssertGreaterThan(Duration.microseconds(Int64(gap) * Int64(pieces.count)), idle * 2)
-        let upstream = try rawUpstream { connection in
-            connection.readRequest()
-            for piece in pieces {
-                guard connection.write(piece) else { return }
-                usleep(gap)
-            }
-            _ = connection.waitForPeerClose(seconds: 5)
-        }
+        let upstream = try trickling(pieces, gap: gap)
         let u = ChatUpstream(transport: try trustingClient(), idleTimeout: idle)
         let object = try await u.complete(try upstream.endpoint(), body: Self.body)
         XCTAssertEqual(object["choices"]?.arrayValue?.first?["message"]?["content"]?.stringValue, content)
@@ -295,14 +300,7 @@ final class HTTPSTransportTests: XCTestCase {
         let idle = Duration.milliseconds(500)
         let gap: UInt32 = 20_000
         XCTAssertGreaterThan(Duration.microseconds(Int64(gap) * Int64(pieces.count)), idle * 2, "the trickle should outlast the idle timeout")
-        let upstream = try rawUpstream { connection in
-            connection.readRequest()
-            for piece in pieces {
-                guard connection.write(piece) else { return }
-                usleep(gap)
-            }
-            _ = connection.waitForPeerClose(seconds: 5)
-        }
+        let upstream = try trickling(pieces, gap: gap)
         let u = ChatUpstream(transport: try trustingClient(), idleTimeout: idle)
         let chunks = try await u.stream(try upstream.endpoint(), body: Self.streamingBody)
         var text = ""

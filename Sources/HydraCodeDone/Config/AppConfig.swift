@@ -1,6 +1,7 @@
 import Foundation
 import HTTPServer
 import Pipeline
+import TLS
 import Upstream
 
 /// The effective configuration, validated. Built from the environment over a `.env` file.
@@ -219,10 +220,11 @@ public struct AppConfig: Sendable {
         do { c.network.proxies = try ProxyRules(lookup: value) } catch {
             throw Invalid(variable: "HTTPS_PROXY/HTTP_PROXY", problem: error.description)
         }
-        // Build the TLS context once now: a CA file that is not PEM fails here, not on a request.
-        if c.network.verify, c.network.caFile != nil || c.network.extraCAFile != nil {
-            do { _ = try c.network.tlsContext() } catch {
-                throw Invalid(variable: c.network.extraCAFile != nil ? "UPSTREAM_CA_FILE" : "SSL_CERT_FILE", problem: error.description)
+        // A private CA that is not PEM fails here, not on the first https request. Only that file
+        // is loaded (a small one): the system store is read once, on the first https call.
+        if c.network.verify, let file = c.network.extraCAFile {
+            do { _ = try TLSContext(client: true, caFile: file) } catch {
+                throw Invalid(variable: "UPSTREAM_CA_FILE", problem: error.description)
             }
         }
         return c
